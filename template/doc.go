@@ -1,0 +1,34 @@
+// Package template turns a mailscript template file into raw RFC 5322/MIME
+// messages.
+//
+// A template is a text file: optional YAML front matter between "---" lines,
+// then the message itself, written like a .eml file: header fields, an empty
+// line, the body. Front matter values, header field values and the body may
+// contain directives written with Go's text/template syntax and a small
+// function set named after the vocabulary of hand-made mail scripts:
+//
+//	{{chunk "name" "value"}}  define a named value (prints nothing)
+//	{{chunk "name"}}          recall it (also {{.name}})
+//	{{sh "date -R"}}          run a command through sh -c, insert its stdout
+//	{{date}}                  the current date in RFC 5322 form
+//	{{date "2006-01-02"}}     the current date in a Go layout
+//	{{attach "picture.jpg"}}  attach a file (the message becomes multipart/mixed)
+//
+// The life cycle follows the data flow of a mail merge: [Parse] or [ParseFile]
+// once (syntax and front matter errors are reported here, with positions);
+// [Template.Expand] once per message (every directive runs and everything that
+// can fail fails here, before a byte is sent); [Message.WriteTo] streams the
+// message, as many times as needed, with identical bytes each time.
+// A [Template] is immutable and safe for concurrent use by several Expand calls.
+//
+// Every error returned by this package is an [*Error] carrying the file, line
+// and column it refers to.
+//
+// The output follows RFC 5322 (Internet Message Format), RFC 2045 and 2046
+// (MIME bodies and multipart/mixed), RFC 2047 (non-ASCII header text), RFC
+// 2183 and 2231 (Content-Disposition and non-ASCII file names). It contains
+// CRLF line endings only, never a bare CR or LF, and no line longer than 998
+// octets. Dot-stuffing is left to the SMTP layer.
+//
+// The template syntax is documented in docs/templates.md.
+package template

@@ -1,0 +1,275 @@
+package template
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Options for one expansion.
+type Options struct {
+	Vars      map[string]string // values from --var; they override front-matter defaults and template definitions
+	Now       func() time.Time  // nil = time.Now (tests inject a fixed clock)
+	Boundary  func() string     // nil = random MIME boundaries (tests inject fixed ones)
+	MessageID func() string     // nil = "<random@hostname>" (tests inject); with or without angle brackets
+	Hostname  string            // for Message-ID; "" = os.Hostname
+
+	// NoShell refuses templates that contain an sh directive (for rendering
+	// templates you did not write); the error points at the first one.
+	NoShell bool
+	// ShellTimeout bounds each sh directive; 0 means DefaultShellTimeout.
+	ShellTimeout time.Duration
+}
+
+// DefaultShellTimeout is how long an sh directive may run when
+// Options.ShellTimeout is 0.
+const DefaultShellTimeout = 30 * time.Second
+
+// maxPieceOutput bounds what one piece of a template (a header value or the
+// body) may produce, so that a runaway loop fails instead of eating memory.
+const maxPieceOutput = 64 << 20
+
+// expansion is the state of one Expand call: the values known so far and
+// the attachments collected.
+type expansion struct {
+	t           *Template
+	opts        Options
+	now         time.Time
+	vals        map[string]string
+	fixed       map[string]bool // names set by Options.Vars: definitions don't override them
+	attachments []attachment
+}
+
+type attachment struct {
+	path        string // resolved path
+	filename    string // file name shown to the recipient
+	contentType string // media type with parameters
+}
+
+// Expand evaluates every directive and builds the message. Everything that
+// can fail (an undefined value, a failing shell command, a bad address, a
+// missing attachment file) fails here, before any byte is sent. The returned
+// error is an *Error.
+//
+// Evaluation order is: front matter vars, the rest of the front matter in
+// file order, header lines in order, then the body. A value must be defined
+// before it is recalled.
+func (t *Template) Expand(opts Options) (*Message, error) {
+	x := &expansion{
+		t:     t,
+		opts:  opts,
+		vals:  make(map[string]string, len(opts.Vars)+8),
+		fixed: make(map[string]bool, len(opts.Vars)),
+	}
+	for k, v := range opts.Vars {
+		if !validName(k) {
+			return nil, &Error{File: t.name, Err: fmt.Errorf("invalid value name %q (use letters, digits and _, not starting with a digit)", k)}
+		}
+		x.vals[k] = v
+		x.fixed[k] = true
+	}
+	if opts.NoShell {
+		if line, col, ok := t.usesShell(); ok {
+			return nil, &Error{File: t.name, Line: line, Col: col, Directive: "sh", Err: errors.New("shell commands are disabled (--no-shell)")}
+		}
+	}
+	if opts.Now != nil {
+		x.now = opts.Now()
+	} else {
+		x.now = time.Now()
+	}
+
+	set, err := t.set.Clone()
+	if err != nil {
+		return nil, &Error{File: t.name, Err: err}
+	}
+	set.Funcs(map[string]any{
+		"chunk":  x.chunk,
+		"sh":     x.sh,
+		"date":   x.date,
+		"attach": x.attach,
+	})
+
+	var b builder
+	b.init(t)
+	var buf strings.Builder
+	for _, it := range t.items {
+		if it.kind == itemVar && x.fixed[it.name] {
+			continue // --var wins; don't even run the default
+		}
+		values := make([]string, 0, len(it.pieces))
+		for _, pi := range it.pieces {
+			buf.Reset()
+			p := &t.pieces[pi]
+			w := &limitedWriter{w: &buf, n: maxPieceOutput}
+			if err := set.Lookup(p.name).Execute(w, x.vals); err != nil {
+				if w.n < 0 {
+					l, c := p.pos(1, 0)
+					return nil, &Error{File: t.name, Line: l, Col: c, Err: fmt.Errorf("output exceeds %d MiB", maxPieceOutput>>20)}
+				}
+				return nil, t.convertError(err)
+			}
+			values = append(values, buf.String())
+		}
+		switch it.kind {
+		case itemVar:
+			x.vals[it.name] = values[0]
+		case itemDirective:
+			if strings.TrimSpace(values[0]) != "" {
+				return nil, t.errorf(it.line, it.col, "header: a {{directive}} line in the header must not produce output (got %q)", shorten(values[0]))
+			}
+		case itemBody:
+			b.body = values[0]
+		default:
+			if err := b.add(it, values); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return b.finish(x)
+}
+
+func shorten(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+type limitedWriter struct {
+	w io.Writer
+	n int
+}
+
+var errTooLong = errors.New("output too long")
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	l.n -= len(p)
+	if l.n < 0 {
+		return 0, errTooLong
+	}
+	return l.w.Write(p)
+}
+
+// chunk defines (two arguments) or recalls (one argument) a named value.
+func (x *expansion) chunk(name string, value ...any) (string, error) {
+	if !validName(name) {
+		return "", dirErr("chunk", "invalid name %q (use letters, digits and _, not starting with a digit)", name)
+	}
+	switch len(value) {
+	case 0:
+		v, ok := x.vals[name]
+		if !ok {
+			return "", dirErr("chunk", "undefined chunk %q%s", name, defineHint(name))
+		}
+		return v, nil
+	case 1:
+		if !x.fixed[name] {
+			x.vals[name] = fmt.Sprint(value[0])
+		}
+		return "", nil
+	default:
+		return "", dirErr("chunk", "takes a name and at most one value, got %d values", len(value))
+	}
+}
+
+// date formats the expansion's clock: RFC 5322 form without argument, or a
+// Go layout.
+func (x *expansion) date(args ...string) (string, error) {
+	switch len(args) {
+	case 0:
+		return x.now.Format(rfc5322Date), nil
+	case 1:
+		return x.now.Format(args[0]), nil
+	default:
+		return "", dirErr("date", "takes at most one layout, got %d arguments", len(args))
+	}
+}
+
+const rfc5322Date = "Mon, 02 Jan 2006 15:04:05 -0700"
+
+// attach records a file attachment. The file is checked now and read only
+// when the message is written.
+func (x *expansion) attach(path string, opts ...string) (string, error) {
+	if path == "" {
+		return "", dirErr("attach", "empty path")
+	}
+	a := attachment{path: path, filename: filepath.Base(path)}
+	if !filepath.IsAbs(path) {
+		a.path = filepath.Join(x.t.dir, path)
+	}
+	for _, o := range opts {
+		k, v, ok := strings.Cut(o, "=")
+		switch {
+		case ok && k == "type":
+			mt, params, err := mime.ParseMediaType(v)
+			if err != nil || !strings.Contains(mt, "/") {
+				return "", dirErr("attach", "invalid content type %q", v)
+			}
+			a.contentType = mime.FormatMediaType(mt, params)
+		case ok && k == "name":
+			if v == "" || strings.ContainsAny(v, "/\\") || hasControl(v) {
+				return "", dirErr("attach", "invalid file name %q", v)
+			}
+			a.filename = v
+		default:
+			return "", dirErr("attach", "unknown option %q (known: type=MEDIA/TYPE, name=FILENAME)", o)
+		}
+	}
+	fi, err := os.Stat(a.path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return "", &directiveError{"attach", fmt.Errorf("%s: %w", path, err)}
+	}
+	if !fi.Mode().IsRegular() {
+		return "", dirErr("attach", "%s: not a regular file", path)
+	}
+	if a.contentType == "" {
+		a.contentType = "application/octet-stream"
+		if ct := mime.TypeByExtension(filepath.Ext(a.path)); ct != "" {
+			if mt, params, err := mime.ParseMediaType(ct); err == nil {
+				a.contentType = mime.FormatMediaType(mt, params)
+			}
+		}
+	}
+	x.attachments = append(x.attachments, a)
+	return "", nil
+}
+
+// randomBoundary is a MIME boundary that cannot occur in base64 or
+// quoted-printable output.
+func randomBoundary() string {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return "=_" + hex.EncodeToString(b[:])
+}
+
+func randomID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}

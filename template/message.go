@@ -1,0 +1,521 @@
+package template
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	netmail "net/mail"
+	"os"
+	"strings"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+)
+
+// Settings are the front-matter keys that tell the CLI how to send. Empty
+// means "not set in the template".
+type Settings struct {
+	Server      string // server, e.g. smtp://mail.example.com:587 or "local"
+	Auth        string // auth: SASL mechanism, e.g. PLAIN, LOGIN, CRAM-MD5
+	User        string // user: the SASL user name
+	PasswordEnv string // password_env: the environment variable holding the password
+	TLS         string // tls: starttls, implicit or none
+}
+
+// Message is one expanded message, ready to be written. WriteTo may be called
+// several times and writes the same bytes each time (as long as attached
+// files do not change).
+type Message struct {
+	From       string   // envelope sender: bare address
+	Recipients []string // envelope recipients: To + Cc + Bcc bare addresses, de-duplicated, in order
+	Settings   Settings // server settings carried by the template's front matter
+
+	header      mail.Header // the message header, Content-Type included
+	textHeader  mail.Header // the text part's header when the message is multipart
+	text        []byte      // the body: CRLF line endings
+	attachments []attachment
+}
+
+// singleFields may appear only once in a message.
+var singleFields = map[string]bool{
+	"From": true, "Sender": true, "To": true, "Cc": true, "Bcc": true, "Reply-To": true,
+	"Subject": true, "Date": true, "Message-Id": true, "Mime-Version": true,
+	"Content-Type": true, "Content-Transfer-Encoding": true,
+}
+
+var addressFields = map[string]bool{"From": true, "Sender": true, "To": true, "Cc": true, "Bcc": true, "Reply-To": true}
+
+// field is one expanded header field with where it came from.
+type field struct {
+	it     item
+	values []string
+}
+
+// builder collects expanded header fields and settings.
+type builder struct {
+	t        *Template
+	single   map[string]*field
+	extra    []*field
+	settings Settings
+	body     string
+}
+
+func (b *builder) init(t *Template) {
+	b.t = t
+	b.single = map[string]*field{}
+}
+
+// valueError is an error about the k-th value of an item, placed at that
+// value.
+func (b *builder) valueError(it item, k int, format string, args ...any) *Error {
+	line, col := it.line, it.col
+	if k < len(it.pieces) {
+		p := &b.t.pieces[it.pieces[k]]
+		line, col = p.line, p.col
+	}
+	return &Error{File: b.t.name, Line: line, Col: col, Err: fmt.Errorf(it.key+": "+format, args...)}
+}
+
+func (b *builder) add(it item, values []string) error {
+	for k, v := range values {
+		if strings.ContainsAny(v, "\r\n") {
+			return b.valueError(it, k, "value contains a line break (CR or LF): %q", shorten(v))
+		}
+		if hasControl(v) {
+			return b.valueError(it, k, "value contains a control character: %q", shorten(v))
+		}
+	}
+	if it.kind == itemSetting {
+		v := strings.TrimSpace(values[0])
+		switch it.name {
+		case "server":
+			b.settings.Server = v
+		case "auth":
+			b.settings.Auth = v
+		case "user":
+			b.settings.User = v
+		case "password_env":
+			b.settings.PasswordEnv = v
+		case "tls":
+			switch strings.ToLower(v) {
+			case "", "starttls", "implicit", "none":
+				b.settings.TLS = strings.ToLower(v)
+			default:
+				return b.valueError(it, 0, "expected starttls, implicit or none, got %q", v)
+			}
+		}
+		return nil
+	}
+	f := &field{it: it, values: values}
+	if singleFields[it.name] {
+		if prev := b.single[it.name]; prev != nil {
+			return &Error{File: b.t.name, Line: it.line, Col: it.col,
+				Err: fmt.Errorf("%s: %s is already set at line %d; give it once, in the front matter or in the header", it.key, it.name, prev.it.line)}
+		}
+		b.single[it.name] = f
+		return nil
+	}
+	b.extra = append(b.extra, f)
+	return nil
+}
+
+// nonEmpty returns the non-blank values of a field and their indexes.
+func nonEmpty(f *field) (vals []string, idx []int) {
+	if f == nil {
+		return nil, nil
+	}
+	for k, v := range f.values {
+		if v = strings.TrimSpace(v); v != "" {
+			vals = append(vals, v)
+			idx = append(idx, k)
+		}
+	}
+	return vals, idx
+}
+
+func (b *builder) addresses(name string) ([]*mail.Address, error) {
+	f := b.single[name]
+	vals, idx := nonEmpty(f)
+	var all []*mail.Address
+	for i, v := range vals {
+		list, err := parseAddresses(v)
+		if err != nil {
+			return nil, b.valueError(f.it, idx[i], "%v", err)
+		}
+		all = append(all, list...)
+	}
+	return all, nil
+}
+
+func (b *builder) finish(x *expansion) (*Message, error) {
+	t := b.t
+	m := &Message{Settings: b.settings, attachments: x.attachments}
+	type kv struct{ k, v string }
+	var hdr []kv
+	var scratch mail.Header
+
+	addrs := map[string][]*mail.Address{}
+	for _, name := range []string{"From", "Sender", "To", "Cc", "Bcc", "Reply-To"} {
+		list, err := b.addresses(name)
+		if err != nil {
+			return nil, err
+		}
+		addrs[name] = list
+	}
+	switch from := addrs["From"]; {
+	case len(from) == 0:
+		return nil, &Error{File: t.name, Line: 1, Col: 1, Err: errors.New("no From address: set from: in the front matter or a From: header")}
+	case len(from) > 1 && len(addrs["Sender"]) == 0:
+		f := b.single["From"]
+		return nil, b.valueError(f.it, 0, "%d addresses; a message with several authors needs a Sender header", len(from))
+	}
+	if len(addrs["Sender"]) > 1 {
+		return nil, b.valueError(b.single["Sender"].it, 0, "exactly one address expected")
+	}
+	if s := addrs["Sender"]; len(s) == 1 {
+		m.From = s[0].Address
+	} else {
+		m.From = addrs["From"][0].Address
+	}
+	seen := map[string]bool{}
+	for _, name := range []string{"To", "Cc", "Bcc"} {
+		for _, a := range addrs[name] {
+			key := strings.ToLower(a.Address)
+			if !seen[key] {
+				seen[key] = true
+				m.Recipients = append(m.Recipients, a.Address)
+			}
+		}
+	}
+	if len(m.Recipients) == 0 {
+		return nil, &Error{File: t.name, Line: 1, Col: 1, Err: errors.New("no recipient: set to:, cc: or bcc: in the front matter or a To:, Cc: or Bcc: header")}
+	}
+	for _, name := range []string{"From", "Sender", "To", "Cc", "Reply-To"} { // never Bcc
+		if list := addrs[name]; len(list) > 0 {
+			hdr = append(hdr, kv{name, formatAddressList(list)})
+		}
+	}
+
+	if vals, _ := nonEmpty(b.single["Subject"]); len(vals) > 0 {
+		hdr = append(hdr, kv{"Subject", encodeText(vals[0])})
+	}
+
+	date := x.now
+	if f := b.single["Date"]; f != nil {
+		if vals, _ := nonEmpty(f); len(vals) > 0 {
+			d, err := netmail.ParseDate(vals[0])
+			if err != nil {
+				return nil, b.valueError(f.it, 0, "invalid date %q: %v", vals[0], err)
+			}
+			date = d
+		}
+	}
+	scratch.SetDate(date)
+	hdr = append(hdr, kv{"Date", scratch.Get("Date")})
+
+	msgID, err := b.messageID(x)
+	if err != nil {
+		return nil, err
+	}
+	scratch.SetMessageID(msgID)
+	hdr = append(hdr, kv{"Message-Id", scratch.Get("Message-Id")})
+
+	for _, f := range b.extra {
+		vals, _ := nonEmpty(f)
+		for _, v := range vals {
+			hdr = append(hdr, kv{f.it.name, encodeText(v)})
+		}
+	}
+
+	if f := b.single["Mime-Version"]; f != nil {
+		if vals, _ := nonEmpty(f); len(vals) > 0 && vals[0] != "1.0" {
+			return nil, b.valueError(f.it, 0, "only MIME-Version 1.0 exists")
+		}
+	}
+	hdr = append(hdr, kv{"MIME-Version", "1.0"})
+
+	bodyType := "text/plain"
+	if f := b.single["Content-Type"]; f != nil {
+		if vals, _ := nonEmpty(f); len(vals) > 0 {
+			mt, _, err := mime.ParseMediaType(vals[0])
+			if err != nil || (mt != "text/plain" && mt != "text/html") {
+				return nil, b.valueError(f.it, 0, "%q: the body may be text/plain or text/html (mailscript writes the MIME structure and charset itself)", vals[0])
+			}
+			bodyType = mt
+		}
+	}
+	// A Content-Transfer-Encoding from the template is ignored: the
+	// encoding is chosen from the body.
+	var cte string
+	m.text, cte = normalizeText(b.body)
+	textType := mime.FormatMediaType(bodyType, map[string]string{"charset": "utf-8"})
+
+	if len(m.attachments) == 0 {
+		hdr = append(hdr, kv{"Content-Type", textType}, kv{"Content-Transfer-Encoding", cte})
+	} else {
+		boundary := ""
+		if x.opts.Boundary != nil {
+			boundary = x.opts.Boundary()
+		}
+		if !validBoundary(boundary) {
+			if boundary != "" {
+				return nil, &Error{File: t.name, Err: fmt.Errorf("invalid MIME boundary %q", boundary)}
+			}
+			boundary = randomBoundary()
+		}
+		hdr = append(hdr, kv{"Content-Type", mime.FormatMediaType("multipart/mixed", map[string]string{"boundary": boundary})})
+		m.textHeader.Add("Content-Transfer-Encoding", cte)
+		m.textHeader.Add("Content-Type", textType)
+	}
+	// go-message's header inserts each field at the top: add in reverse.
+	for i := len(hdr) - 1; i >= 0; i-- {
+		m.header.Add(hdr[i].k, hdr[i].v)
+	}
+	return m, nil
+}
+
+func (b *builder) messageID(x *expansion) (string, error) {
+	var scratch mail.Header
+	check := func(id string) (string, error) {
+		id = strings.TrimSpace(id)
+		if !strings.HasPrefix(id, "<") {
+			id = "<" + id + ">"
+		}
+		if hasControl(id) {
+			return "", errors.New("contains a control character")
+		}
+		scratch.Set("Message-Id", id)
+		return scratch.MessageID()
+	}
+	if f := b.single["Message-Id"]; f != nil {
+		if vals, _ := nonEmpty(f); len(vals) > 0 {
+			id, err := check(vals[0])
+			if err != nil {
+				return "", b.valueError(f.it, 0, "invalid Message-ID %q: %v", vals[0], err)
+			}
+			return id, nil
+		}
+	}
+	if x.opts.MessageID != nil {
+		v := x.opts.MessageID()
+		id, err := check(v)
+		if err != nil {
+			return "", &Error{File: b.t.name, Err: fmt.Errorf("invalid Message-ID %q: %v", v, err)}
+		}
+		return id, nil
+	}
+	host := x.opts.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	id, err := check(randomID() + "@" + host)
+	if err != nil {
+		id, _ = check(randomID() + "@localhost")
+	}
+	return id, nil
+}
+
+// validBoundary checks a boundary against RFC 2046 section 5.1.1.
+func validBoundary(s string) bool {
+	if len(s) < 1 || len(s) > 70 || s[len(s)-1] == ' ' {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("'()+_,-./:=? ", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// normalizeText turns every line ending (CRLF, LF or a lone CR) into CRLF,
+// ends the text with one, and chooses the transfer encoding: 7bit when the
+// text is ASCII without control characters and no line exceeds 998 octets,
+// quoted-printable otherwise.
+func normalizeText(s string) ([]byte, string) {
+	out := make([]byte, 0, len(s)+len(s)/32+2)
+	cte := "7bit"
+	lineLen := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\r' || c == '\n':
+			if c == '\r' && i+1 < len(s) && s[i+1] == '\n' {
+				i++
+			}
+			out = append(out, '\r', '\n')
+			lineLen = 0
+			continue
+		case c >= 0x80 || c < 0x20 && c != '\t' || c == 0x7f:
+			cte = "quoted-printable"
+		}
+		out = append(out, c)
+		lineLen++
+		if lineLen > 998 {
+			cte = "quoted-printable"
+		}
+	}
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\r', '\n')
+	}
+	return out, cte
+}
+
+// WriteTo streams the raw RFC 5322/MIME message to w, with CRLF line endings
+// only. Attachments are read from disk and base64-encoded as they are
+// written, never held in memory whole.
+func (m *Message) WriteTo(w io.Writer) (int64, error) {
+	cw := &countWriter{w: w}
+	err := m.write(cw)
+	return cw.n, err
+}
+
+func (m *Message) write(w io.Writer) error {
+	mw, err := message.CreateWriter(w, m.header.Header)
+	if err != nil {
+		return err
+	}
+	if len(m.attachments) == 0 {
+		if _, err := mw.Write(m.text); err != nil {
+			return err
+		}
+		return mw.Close()
+	}
+	pw, err := mw.CreatePart(m.textHeader.Header)
+	if err != nil {
+		return err
+	}
+	if _, err := pw.Write(m.text); err != nil {
+		return err
+	}
+	if err := pw.Close(); err != nil {
+		return err
+	}
+	for _, a := range m.attachments {
+		if err := writeAttachment(mw, a); err != nil {
+			return err
+		}
+	}
+	return mw.Close()
+}
+
+func writeAttachment(mw *message.Writer, a attachment) error {
+	var h message.Header
+	mt, params, err := mime.ParseMediaType(a.contentType)
+	if err != nil {
+		mt, params = "application/octet-stream", map[string]string{}
+	}
+	params["name"] = a.filename
+	ct := mime.FormatMediaType(mt, params)
+	if ct == "" {
+		ct = mt
+	}
+	disp := mime.FormatMediaType("attachment", map[string]string{"filename": a.filename})
+	if disp == "" {
+		disp = "attachment"
+	}
+	h.Add("Content-Transfer-Encoding", "base64")
+	h.Add("Content-Disposition", disp)
+	h.Add("Content-Type", ct)
+	f, err := os.Open(a.path)
+	if err != nil {
+		return fmt.Errorf("attachment %s: %w", a.path, err)
+	}
+	defer f.Close()
+	pw, err := mw.CreatePart(h)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(pw, f); err != nil {
+		return fmt.Errorf("attachment %s: %w", a.path, err)
+	}
+	return pw.Close()
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// maxWordLen bounds the RFC 2047 encoded words this package writes, so that
+// a header field can be folded at 78 characters between words (go-message
+// folds only at white space, and mime.QEncoding makes words of up to 75).
+const maxWordLen = 40
+
+// encodeText encodes non-ASCII header text as short RFC 2047 Q-encoded words
+// separated by spaces (the spaces between encoded words are not part of the
+// decoded text). ASCII text is returned as it is.
+func encodeText(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return s
+	}
+	const prefix, suffix = "=?utf-8?q?", "?="
+	var b strings.Builder
+	word := 0 // length of the current encoded text
+	open := false
+	for _, r := range s {
+		var buf [4]byte
+		enc := string(r)
+		if r >= 0x80 || r == utf8RuneError {
+			n := copy(buf[:], string(r))
+			var e strings.Builder
+			for _, c := range buf[:n] {
+				fmt.Fprintf(&e, "=%02X", c)
+			}
+			enc = e.String()
+		} else if r == ' ' {
+			enc = "_"
+		} else if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!*+-/", r)) {
+			enc = fmt.Sprintf("=%02X", r)
+		}
+		if open && len(prefix)+word+len(enc)+len(suffix) > maxWordLen {
+			b.WriteString(suffix)
+			b.WriteByte(' ')
+			open = false
+		}
+		if !open {
+			b.WriteString(prefix)
+			word = 0
+			open = true
+		}
+		b.WriteString(enc)
+		word += len(enc)
+	}
+	b.WriteString(suffix)
+	return b.String()
+}
+
+const utf8RuneError = '\uFFFD'
+
+// formatAddressList formats addresses for a header: display names that are
+// not ASCII are encoded with encodeText, the rest is formatted by net/mail
+// (through go-message's SetAddressList).
+func formatAddressList(list []*mail.Address) string {
+	parts := make([]string, len(list))
+	for i, a := range list {
+		if encodeText(a.Name) != a.Name {
+			var h mail.Header
+			h.SetAddressList("X", []*mail.Address{{Address: a.Address}})
+			parts[i] = encodeText(a.Name) + " " + h.Get("X")
+			continue
+		}
+		var h mail.Header
+		h.SetAddressList("X", []*mail.Address{a})
+		parts[i] = h.Get("X")
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,120 @@
+package template
+
+import (
+	"bytes"
+	"context"
+	"errors"
+
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"time"
+)
+
+// shellDenied are environment variables that values never set under their
+// plain name, because they change how the shell or the programs it runs
+// behave. Values are always available as MAILSCRIPT_VAR_name.
+var shellDenied = map[string]bool{
+	"ENV": true, "BASH_ENV": true, "IFS": true, "PATH": true, "CDPATH": true,
+	"PS4": true, "SHELLOPTS": true, "BASHOPTS": true, "HOME": true, "SHELL": true,
+	"GCONV_PATH": true, "HOSTALIASES": true, "LOCALDOMAIN": true, "RES_OPTIONS": true,
+	"TMPDIR": true, "PWD": true, "OLDPWD": true,
+}
+
+// maxShellOutput bounds what one command may print on stdout.
+const maxShellOutput = 16 << 20
+
+// sh runs command through "sh -c" in the template's directory. Values reach
+// the command only as environment variables: each value is exported as
+// MAILSCRIPT_VAR_name and, unless that would override the environment
+// mailscript was started with or a variable that changes how programs run,
+// as name.
+func (x *expansion) sh(command string) (string, error) {
+	timeout := x.opts.ShellTimeout
+	if timeout <= 0 {
+		timeout = DefaultShellTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+
+	cmd := exec.CommandContext(ctx, "sh", "-c", command)
+	cmd.Dir = x.t.dir
+	cmd.Env = x.shellEnv()
+	cmd.Stdin = nil
+	stdout := &capWriter{max: maxShellOutput}
+	stderr := &capWriter{max: 64 << 10}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.WaitDelay = time.Second
+	setProcessGroup(cmd)
+
+	err := cmd.Run()
+	switch {
+	case ctx.Err() == context.DeadlineExceeded:
+		return "", dirErr("sh", "%q timed out after %v%s", command, timeout, stderrNote(stderr))
+	case err != nil:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return "", dirErr("sh", "%q failed with exit status %d%s", command, ee.ExitCode(), stderrNote(stderr))
+		}
+		return "", dirErr("sh", "%q: %v%s", command, err, stderrNote(stderr))
+	case stdout.over:
+		return "", dirErr("sh", "%q printed more than %d MiB", command, maxShellOutput>>20)
+	}
+	return strings.TrimRight(stdout.buf.String(), "\r\n"), nil
+}
+
+func stderrNote(w *capWriter) string {
+	s := strings.TrimSpace(w.buf.String())
+	if s == "" {
+		return " (no stderr)"
+	}
+	if len(s) > 2000 {
+		s = s[:2000] + "..."
+	}
+	return ": " + s
+}
+
+func (x *expansion) shellEnv() []string {
+	base := os.Environ()
+	inEnv := make(map[string]bool, len(base))
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		inEnv[k] = true
+	}
+	names := make([]string, 0, len(x.vals))
+	for k := range x.vals {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	env := base
+	for _, k := range names {
+		v := x.vals[k]
+		if strings.IndexByte(v, 0) >= 0 {
+			continue // cannot be passed in the environment
+		}
+		env = append(env, "MAILSCRIPT_VAR_"+k+"="+v)
+		if !inEnv[k] && !shellDenied[k] && !strings.HasPrefix(k, "LD_") && !strings.HasPrefix(k, "MAILSCRIPT_") {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// capWriter keeps at most max bytes and remembers whether more came.
+type capWriter struct {
+	buf  bytes.Buffer
+	max  int
+	over bool
+}
+
+func (w *capWriter) Write(p []byte) (int, error) {
+	if room := w.max - w.buf.Len(); room < len(p) {
+		w.over = true
+		if room > 0 {
+			w.buf.Write(p[:room])
+		}
+		return len(p), nil
+	}
+	return w.buf.Write(p)
+}

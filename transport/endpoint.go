@@ -1,0 +1,116 @@
+package transport
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// TLSMode says how a connection is protected.
+type TLSMode string
+
+const (
+	// TLSStartTLS connects in clear and upgrades with STARTTLS (RFC 3207),
+	// failing if the server does not offer it.
+	TLSStartTLS TLSMode = "starttls"
+	// TLSImplicit starts TLS as soon as the TCP connection is up (RFC 8314).
+	TLSImplicit TLSMode = "implicit"
+	// TLSNone never starts TLS.
+	TLSNone TLSMode = "none"
+)
+
+// ParseTLSMode parses "starttls", "implicit" or "none" (any case).
+func ParseTLSMode(s string) (TLSMode, error) {
+	switch m := TLSMode(strings.ToLower(strings.TrimSpace(s))); m {
+	case TLSStartTLS, TLSImplicit, TLSNone:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown TLS mode %q (want starttls, implicit or none)", s)
+}
+
+// Default ports for the two URL schemes.
+const (
+	DefaultSubmissionPort  = "587" // smtp:// (STARTTLS)
+	DefaultSubmissionsPort = "465" // smtps:// (implicit TLS)
+)
+
+// Endpoint is a parsed server URL.
+type Endpoint struct {
+	Scheme string  // "smtp" or "smtps"
+	Host   string  // host name or IP address, without brackets
+	Port   string  // numeric port
+	TLS    TLSMode // the scheme's TLS mode
+}
+
+// ParseURL parses a server URL: smtp://host[:port] means STARTTLS (default
+// port 587), smtps://host[:port] implicit TLS (default port 465). IPv6
+// addresses go in brackets (smtp://[::1]:25). A bare "host:port" or "host"
+// is read as smtp://. User information, paths, queries and fragments are
+// refused: credentials never travel in a URL.
+func ParseURL(s string) (Endpoint, error) {
+	raw := strings.TrimSpace(s)
+	if raw == "" {
+		return Endpoint{}, errors.New("empty server URL")
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "smtp://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("bad server URL %q: %v", s, err)
+	}
+	var e Endpoint
+	switch strings.ToLower(u.Scheme) {
+	case "smtp":
+		e = Endpoint{Scheme: "smtp", Port: DefaultSubmissionPort, TLS: TLSStartTLS}
+	case "smtps":
+		e = Endpoint{Scheme: "smtps", Port: DefaultSubmissionsPort, TLS: TLSImplicit}
+	default:
+		return Endpoint{}, fmt.Errorf("bad server URL %q: unknown scheme %q (want smtp or smtps)", s, u.Scheme)
+	}
+	if u.User != nil {
+		return Endpoint{}, fmt.Errorf("bad server URL %q: user information is not allowed in the URL", u.Redacted())
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return Endpoint{}, fmt.Errorf("bad server URL %q: want scheme://host[:port] only", s)
+	}
+	e.Host = u.Hostname()
+	if e.Host == "" {
+		return Endpoint{}, fmt.Errorf("bad server URL %q: no host", s)
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return Endpoint{}, fmt.Errorf("bad server URL %q: bad port %q", s, p)
+		}
+		e.Port = strconv.Itoa(n)
+	} else if strings.HasSuffix(u.Host, ":") {
+		return Endpoint{}, fmt.Errorf("bad server URL %q: empty port", s)
+	}
+	return e, nil
+}
+
+// Addr returns the endpoint as host:port, with IPv6 addresses in brackets.
+func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, e.Port) }
+
+// String returns the endpoint as a URL, e.g. "smtps://mail.example.com:465".
+func (e Endpoint) String() string { return e.Scheme + "://" + e.Addr() }
+
+// LoadCAFile reads PEM certificates from path into a new pool, for
+// [Config.RootCAs]. A file with no certificate in it is an error.
+func LoadCAFile(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate found", path)
+	}
+	return pool, nil
+}
