@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bufio"
+	"flag"
+	"os"
+
+	"github.com/mailscript/mailscript/template"
+)
+
+var renderCmd = &command{
+	name:    "render",
+	summary: "expand a template and print the raw MIME message",
+	usage: `Usage: mailscript render TEMPLATE [--var NAME=VALUE]... [-o FILE]
+
+Expands TEMPLATE (values, shell substitutions, dates, attachments) and prints
+the raw RFC 5322/MIME message with CRLF line endings, ready to pipe anywhere.
+Nothing is sent. Template errors are reported as FILE:LINE:COL and exit 65.
+
+Examples:
+  mailscript render samples/hello.tmpl
+  mailscript render samples/hello.tmpl --var to=bob@example.com --var to_name="Bob B."
+  mailscript render samples/report.tmpl -o report.eml
+`,
+	setup: func(fs *flag.FlagSet) func(*env, []string) error {
+		vars := varsFlag{}
+		fs.Var(vars, "var", "set a template value `NAME=VALUE` (repeatable)")
+		out := fs.String("o", "", "write the message to `FILE` instead of stdout")
+		return func(e *env, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("render: want exactly one TEMPLATE, got %d arguments", len(args))
+			}
+			m, err := expand(args[0], vars)
+			if err != nil {
+				return err
+			}
+			if *out == "" {
+				bw := bufio.NewWriter(e.stdout)
+				if _, err := m.WriteTo(bw); err != nil {
+					return err
+				}
+				return bw.Flush()
+			}
+			return writeFileAtomic(*out, m)
+		}
+	},
+}
+
+// expand parses and expands a template file with the given values.
+func expand(path string, vars map[string]string) (*template.Message, error) {
+	t, err := template.ParseFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return t.Expand(template.Options{Vars: vars})
+}
+
+// writeFileAtomic renders m into a temporary file beside path and renames
+// it into place, so a failed render leaves nothing behind.
+func writeFileAtomic(path string, m *template.Message) error {
+	f, err := os.CreateTemp(dirOf(path), ".mailscript-*.eml")
+	if err != nil {
+		return &cliError{code: exitCantCreate, err: err}
+	}
+	defer os.Remove(f.Name())
+	bw := bufio.NewWriter(f)
+	if _, err := m.WriteTo(bw); err != nil {
+		f.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return &cliError{code: exitCantCreate, err: err}
+	}
+	if err := f.Close(); err != nil {
+		return &cliError{code: exitCantCreate, err: err}
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return &cliError{code: exitCantCreate, err: err}
+	}
+	return nil
+}

@@ -1,0 +1,304 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/mailscript/mailscript/internal/capture"
+	"github.com/mailscript/mailscript/internal/stacktest"
+)
+
+var update = flag.Bool("update", false, "update testscript golden files (cmp) in testdata")
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"mailscript": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts runs the CLI sessions in testdata/script against the
+// in-process capture server.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, params("testdata/script", nil))
+}
+
+// TestIntegration runs the sessions in testdata/integration against the
+// real Postfix + Dovecot stack started by .ci/mailstack/start.sh.
+func TestIntegration(t *testing.T) {
+	st := stacktest.Require(t)
+	testscript.Run(t, params("testdata/integration", func(e *testscript.Env) error {
+		e.Setenv("STACK_SUBMISSION", st.Submission)
+		e.Setenv("STACK_SMTPS", st.SMTPS)
+		e.Setenv("STACK_SMTP", st.SMTP)
+		e.Setenv("STACK_CA", st.CAFile)
+		for name, u := range st.Users {
+			up := strings.ToUpper(name)
+			e.Setenv(up+"_ADDR", u.Address)
+			e.Setenv(up+"_LOGIN", u.Login)
+			e.Setenv(up+"_PASSWORD", u.Password)
+			e.Setenv(up+"_MAILDIR", u.Maildir)
+		}
+		return nil
+	}))
+}
+
+func params(dir string, setup func(*testscript.Env) error) testscript.Params {
+	samples, _ := filepath.Abs("../../samples")
+	return testscript.Params{
+		Dir:           dir,
+		UpdateScripts: *update,
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("SAMPLES", samples)
+			e.Setenv("TZ", "UTC")
+			if setup != nil {
+				return setup(e)
+			}
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"capture":   cmdCapture,
+			"maildir":   cmdMaildir,
+			"nosecret":  cmdNoSecret,
+			"mailfile":  cmdMailfile,
+			"token":     cmdToken,
+			"delivered": cmdDelivered,
+			"exits":     cmdExits,
+		},
+	}
+}
+
+// cmdCapture starts an in-process capture server for the rest of the script:
+//
+//	capture [-implicit] [-user NAME PASSWORD] [-require-auth] DIR
+//
+// It sets $CAPTURE_ADDR (host:port) and writes the server's certificate to
+// $WORK/capture-ca.pem.
+func cmdCapture(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! capture")
+	}
+	cfg := capture.Config{Addr: "127.0.0.1:0"}
+	for len(args) > 1 {
+		switch args[0] {
+		case "-implicit":
+			cfg.ImplicitTLS = true
+			args = args[1:]
+		case "-require-auth":
+			cfg.RequireAuth = true
+			args = args[1:]
+		case "-user":
+			if len(args) < 4 {
+				ts.Fatalf("usage: capture -user NAME PASSWORD DIR")
+			}
+			cfg.Users = map[string]string{args[1]: args[2]}
+			args = args[3:]
+		default:
+			ts.Fatalf("capture: unknown flag %s", args[0])
+		}
+	}
+	if len(args) != 1 {
+		ts.Fatalf("usage: capture [-implicit] [-require-auth] [-user NAME PASSWORD] DIR")
+	}
+	cfg.Maildir = ts.MkAbs(args[0])
+	srv, err := capture.Start(cfg)
+	ts.Check(err)
+	ts.Defer(func() { srv.Close() })
+	ts.Setenv("CAPTURE_ADDR", srv.Addr())
+	ts.Check(os.WriteFile(ts.MkAbs("capture-ca.pem"), srv.CertPEM(), 0o644))
+}
+
+// maildirFiles lists the messages of a Maildir (new/ and cur/), oldest first.
+func maildirFiles(dir string) ([]string, error) {
+	var files []string
+	for _, sub := range []string{"new", "cur"} {
+		ents, err := os.ReadDir(filepath.Join(dir, sub))
+		if err != nil && !os.IsNotExist(err) {
+			return nil, err
+		}
+		for _, e := range ents {
+			if !e.IsDir() {
+				files = append(files, filepath.Join(dir, sub, e.Name()))
+			}
+		}
+	}
+	sort.Slice(files, func(i, j int) bool {
+		fi, _ := os.Stat(files[i])
+		fj, _ := os.Stat(files[j])
+		return fi.ModTime().Before(fj.ModTime())
+	})
+	return files, nil
+}
+
+// cmdMaildir checks how many messages a Maildir holds:
+//
+//	maildir DIR COUNT
+func cmdMaildir(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: maildir DIR COUNT")
+	}
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	files, err := maildirFiles(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if (len(files) == want) == neg {
+		ts.Fatalf("maildir %s holds %d messages, want %s%d", args[0], len(files), map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+// cmdMailfile copies the newest message in a Maildir to a file so that
+// grep and cmp can look at it:
+//
+//	mailfile DIR FILE
+func cmdMailfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: mailfile DIR FILE")
+	}
+	files, err := maildirFiles(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if len(files) == 0 {
+		ts.Fatalf("maildir %s is empty", args[0])
+	}
+	b, err := os.ReadFile(files[len(files)-1])
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), b, 0o644))
+}
+
+// cmdNoSecret fails if the secret, or any base64 form of it (alone, in a
+// PLAIN "\0user\0secret" string, at any alignment), appears in the last
+// command's stdout or stderr or in the given files:
+//
+//	nosecret SECRET [FILE...]
+func cmdNoSecret(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 {
+		ts.Fatalf("usage: nosecret SECRET [FILE...]")
+	}
+	needles := secretForms(args[0])
+	check := func(name, text string) {
+		for _, n := range needles {
+			if strings.Contains(text, n) {
+				ts.Fatalf("%s contains the secret (as %q)", name, n)
+			}
+		}
+	}
+	check("stdout", ts.ReadFile("stdout"))
+	check("stderr", ts.ReadFile("stderr"))
+	for _, f := range args[1:] {
+		check(f, ts.ReadFile(f))
+	}
+}
+
+// secretForms returns the secret and the base64 substrings that betray it
+// whatever bytes precede it (three alignments, trimmed of the characters
+// that depend on neighbours).
+func secretForms(s string) []string {
+	forms := []string{s}
+	for pad := 0; pad < 3; pad++ {
+		enc := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("\x00", pad) + s))
+		// Drop the characters mixed with the padding prefix and the tail
+		// that depends on what follows.
+		start := (pad*8 + 5) / 6
+		end := len(enc) - 4
+		if end-start >= 4 {
+			forms = append(forms, enc[start:end])
+		}
+	}
+	return forms
+}
+
+// cmdExits runs a program like exec and checks its exact exit code (the
+// sysexits codes are part of mailscript's interface):
+//
+//	exits CODE PROG [ARGS...]
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("exits: %v", err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
+
+// cmdToken sets an environment variable to a fresh random token, to find
+// this run's message in a mailbox that keeps earlier runs' mail:
+//
+//	token VAR
+func cmdToken(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: token VAR")
+	}
+	var b [8]byte
+	_, err := rand.Read(b[:])
+	ts.Check(err)
+	ts.Setenv(args[0], fmt.Sprintf("%x", b))
+}
+
+// cmdDelivered waits for a message containing NEEDLE in a Maildir (the
+// real stack delivers asynchronously) and checks that it ends with the
+// rendered message (the server only prepends trace headers such as
+// Return-Path and Received). "! delivered" checks that within a few
+// seconds no such message arrives.
+//
+//	delivered MAILDIR NEEDLE [RENDERED]
+func cmdDelivered(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 || len(args) > 3 {
+		ts.Fatalf("usage: delivered MAILDIR NEEDLE [RENDERED]")
+	}
+	dir, needle := args[0], args[1]
+	wait := 20 * time.Second
+	if neg {
+		wait = 3 * time.Second
+	}
+	var found []byte
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline) && found == nil; time.Sleep(100 * time.Millisecond) {
+		files, err := maildirFiles(dir)
+		ts.Check(err)
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err == nil && bytes.Contains(b, []byte(needle)) {
+				found = b
+				break
+			}
+		}
+	}
+	switch {
+	case neg && found != nil:
+		ts.Fatalf("a message containing %q was delivered to %s", needle, dir)
+	case neg:
+		return
+	case found == nil:
+		ts.Fatalf("no message containing %q in %s after %v", needle, dir, wait)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs("delivered.eml"), found, 0o644))
+	if len(args) == 3 {
+		lf := func(b []byte) []byte { return bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")) }
+		want := lf([]byte(ts.ReadFile(args[2])))
+		if !bytes.HasSuffix(lf(found), want) {
+			ts.Fatalf("delivered message does not end with the rendered one\n--- delivered ---\n%s\n--- rendered ---\n%s", found, want)
+		}
+	}
+}
