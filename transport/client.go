@@ -25,7 +25,7 @@ import (
 const (
 	DefaultConnectTimeout = 30 * time.Second // DNS, TCP and implicit TLS handshake
 	DefaultCommandTimeout = 5 * time.Minute  // each command's reply, each write (RFC 5321 §4.5.3.2)
-	DefaultDotTimeout     = 10 * time.Minute // the reply to the final dot (RFC 5321 §4.5.3.2.6)
+	DefaultDotTimeout     = 10 * time.Minute // the reply to the final dot (RFC 5321 §4.5.3.2.6), when neither Timeout nor DataTimeout is set
 )
 
 // Config says where and how to connect.
@@ -50,10 +50,14 @@ type Config struct {
 	// with secrets masked. The message body is elided after its headers.
 	// The password never appears in it, in clear or in base64.
 	Transcript io.Writer
-	// Timeout bounds connecting and each command (0 = DefaultConnectTimeout
-	// and DefaultCommandTimeout); the reply to the final dot gets at least
-	// as long, and DefaultDotTimeout by default.
+	// Timeout bounds connecting, each command and each write (0 =
+	// DefaultConnectTimeout and DefaultCommandTimeout), and also the wait
+	// for the reply to the final dot unless DataTimeout is set.
 	Timeout time.Duration
+	// DataTimeout bounds the wait for the reply to the final dot, when the
+	// server may be scanning the message (0 = Timeout when that is set,
+	// else DefaultDotTimeout, the 10 minutes of RFC 5321 §4.5.3.2.6).
+	DataTimeout time.Duration
 
 	// dial replaces net.Dialer.DialContext in tests.
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -109,8 +113,10 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 
 	connectTimeout, cmdTimeout, dotTimeout := DefaultConnectTimeout, DefaultCommandTimeout, DefaultDotTimeout
 	if cfg.Timeout > 0 {
-		connectTimeout, cmdTimeout = cfg.Timeout, cfg.Timeout
-		dotTimeout = max(cfg.Timeout, dotTimeout)
+		connectTimeout, cmdTimeout, dotTimeout = cfg.Timeout, cfg.Timeout, cfg.Timeout
+	}
+	if cfg.DataTimeout > 0 {
+		dotTimeout = cfg.DataTimeout
 	}
 	scrub := newScrubber(cfg.Password)
 	tr := newTranscript(cfg.Transcript, scrub)
@@ -343,6 +349,7 @@ func (c *Client) auth(ctx context.Context, cfg Config, sc sasl.Client) error {
 		text, hasSecret = describe(0, false, ir)
 		if hasSecret {
 			shown = line + " " + secret.Redacted
+			c.c.scrub.addWire(ir)
 		}
 		line += " " + enc
 	}
@@ -383,6 +390,7 @@ func (c *Client) auth(ctx context.Context, cfg Config, sc sasl.Client) error {
 		shown := ""
 		if hasSecret {
 			shown = secret.Redacted
+			c.c.scrub.addWire(resp)
 		}
 		if err := c.c.queue(enc, shown); err != nil {
 			return c.error(ctx, StageAuth, nil, err)
@@ -495,7 +503,10 @@ func (c *Client) TLSState() (tls.ConnectionState, bool) {
 // declared when the size is known and the server offers it (and a message
 // over the server's limit is refused before MAIL); BODY=8BITMIME only when
 // the message has 8-bit bytes (or was too long to scan) and the server
-// offers it; SMTPUTF8 only for non-ASCII addresses.
+// offers it; SMTPUTF8 only for non-ASCII addresses. A message with 8-bit
+// bytes to a server that does not offer 8BITMIME is refused before MAIL
+// ([ErrNo8BitMIME] at stage mail), or, when they lie beyond the part
+// scanned, abandoned as below (at stage data).
 //
 // If any recipient is refused, Send resets the transaction (RSET), sends
 // nothing, and returns an error whose cause is a [*RcptError] listing every
@@ -535,8 +546,13 @@ func (c *Client) Send(ctx context.Context, from string, to []string, msg io.Read
 	}
 
 	mail := "MAIL FROM:<" + from + ">"
-	if _, ok := c.ext["8BITMIME"]; ok && (info.eightBit || !info.complete) {
+	_, has8BitMIME := c.ext["8BITMIME"]
+	switch {
+	case has8BitMIME && (info.eightBit || !info.complete):
 		mail += " BODY=8BITMIME"
+	case info.eightBit:
+		// RFC 6152 §3: no 8-bit data to a server that did not offer it.
+		return nil, &Error{Stage: StageMail, Err: ErrNo8BitMIME}
 	}
 	if v, ok := c.ext["SIZE"]; ok && info.complete {
 		if limit, err := strconv.ParseInt(v, 10, 64); err == nil && limit > 0 && info.size > limit {
@@ -553,10 +569,12 @@ func (c *Client) Send(ctx context.Context, from string, to []string, msg io.Read
 
 	stop := context.AfterFunc(ctx, func() { c.c.raw.Close() })
 	defer stop()
-	return c.send(ctx, mail, to, body)
+	return c.send(ctx, mail, to, body, has8BitMIME)
 }
 
-func (c *Client) send(ctx context.Context, mail string, to []string, body io.Reader) (*Reply, error) {
+// send runs the transaction. When allow8Bit is false, an 8-bit byte found
+// while streaming (past the part prepare scanned) abandons the message.
+func (c *Client) send(ctx context.Context, mail string, to []string, body io.Reader, allow8Bit bool) (*Reply, error) {
 	r, err := c.c.cmd(mail, "")
 	if err != nil {
 		return nil, c.error(ctx, StageMail, nil, err)
@@ -598,6 +616,7 @@ func (c *Client) send(ctx context.Context, mail string, to []string, body io.Rea
 		return nil, e
 	}
 	dw := newDotWriter(c.c.bw, c.tr)
+	dw.refuse8Bit = !allow8Bit
 	if _, err := io.Copy(dw, body); err != nil {
 		return nil, c.abort(ctx, err)
 	}

@@ -101,7 +101,10 @@ func TestSendMailParameters(t *testing.T) {
 	}{
 		{"7-bit, 8BITMIME offered: no BODY", "8BITMIME", "a@x", "b@y", "Subject: x\r\n\r\nhi\r\n", "MAIL FROM:<a@x>", nil},
 		{"8-bit, 8BITMIME offered", "8BITMIME", "a@x", "b@y", "Subject: x\r\n\r\nh\xc3\xa9\r\n", "MAIL FROM:<a@x> BODY=8BITMIME", nil},
-		{"8-bit, not offered", "PIPELINING", "a@x", "b@y", "Subject: x\r\n\r\nh\xc3\xa9\r\n", "MAIL FROM:<a@x>", nil},
+		// RFC 6152 §3: no 8-bit data to a server without 8BITMIME.
+		{"8-bit body, not offered", "PIPELINING", "a@x", "b@y", "Subject: x\r\n\r\nh\xc3\xa9\r\n", "", ErrNo8BitMIME},
+		{"8-bit header, not offered", "SIZE 0", "a@x", "b@y", "Subject: caf\xc3\xa9\r\n\r\nhi\r\n", "", ErrNo8BitMIME},
+		{"7-bit, not offered", "PIPELINING", "a@x", "b@y", "Subject: x\r\n\r\nhi\r\n", "MAIL FROM:<a@x>", nil},
 		{"SIZE declared", "SIZE 0", "a@x", "b@y", "Subject: x\r\n\r\nhi\r\n", "MAIL FROM:<a@x> SIZE=18", nil},
 		{"SIZE over the limit", "SIZE 10", "a@x", "b@y", "Subject: x\r\n\r\nhi\r\n", "", ErrTooBig},
 		{"UTF-8 address, SMTPUTF8 offered", "SMTPUTF8", "a@x", "bé@y", "Subject: x\r\n\r\nhi\r\n", "MAIL FROM:<a@x> SMTPUTF8", nil},
@@ -136,6 +139,8 @@ func TestSendMailParameters(t *testing.T) {
 				}
 				if e := asError(t, err); e.Temporary() {
 					t.Errorf("%v is temporary", err)
+				} else if e.Stage != StageMail && tt.wantErr == ErrNo8BitMIME {
+					t.Errorf("%v at stage %s, want mail", err, e.Stage)
 				}
 			}
 			c.Close()
@@ -244,7 +249,7 @@ func TestDialFailures(t *testing.T) {
 				S: 501 5.5.2 bad line AGFsaWNlAHMzY3JldC1QYTU1 for s3cret-Pa55
 				C: QUIT
 				S: 221 Bye`,
-			wantStage: StageAuth, wantText: "auth: 501 5.5.2 bad line AGFsaWNlAH******** for ********",
+			wantStage: StageAuth, wantText: "auth: 501 5.5.2 bad line ******** for ********",
 		},
 		{
 			name:   "greeting 554",
@@ -487,15 +492,16 @@ func TestRcptRefused(t *testing.T) {
 func TestSendFailures(t *testing.T) {
 	msg := "Subject: x\r\n\r\nhi\r\n"
 	tests := []struct {
-		name      string
-		script    string
-		ctxAfter  time.Duration // cancel the Send context after this long
-		timeout   time.Duration
-		body      io.Reader
-		wantStage Stage
-		wantText  string
-		temporary bool
-		ambiguous bool
+		name        string
+		script      string
+		ctxAfter    time.Duration // cancel the Send context after this long
+		timeout     time.Duration
+		dataTimeout time.Duration
+		body        io.Reader
+		wantStage   Stage
+		wantText    string
+		temporary   bool
+		ambiguous   bool
 	}{
 		{
 			name: "MAIL 451: temporary",
@@ -571,6 +577,44 @@ func TestSendFailures(t *testing.T) {
 			wantStage: StageData, wantText: "i/o timeout", temporary: true,
 		},
 		{
+			// Config.Timeout bounds the wait for the reply to the dot too
+			// (the context would end it later, with another error).
+			name: "no reply to the dot: Timeout ends the wait",
+			script: `
+				C: MAIL FROM:<me@x>
+				S: 250 Ok
+				C: RCPT TO:<a@x>
+				S: 250 Ok
+				C: DATA
+				S: 354 go
+				C: Subject: x
+				C:
+				C: hi
+				C: .
+				SLEEP: 2s`,
+			timeout:   300 * time.Millisecond,
+			ctxAfter:  1200 * time.Millisecond,
+			wantStage: StageDot, wantText: "i/o timeout", ambiguous: true,
+		},
+		{
+			name: "no reply to the dot: DataTimeout ends the wait",
+			script: `
+				C: MAIL FROM:<me@x>
+				S: 250 Ok
+				C: RCPT TO:<a@x>
+				S: 250 Ok
+				C: DATA
+				S: 354 go
+				C: Subject: x
+				C:
+				C: hi
+				C: .
+				SLEEP: 2s`,
+			dataTimeout: 300 * time.Millisecond,
+			ctxAfter:    1200 * time.Millisecond,
+			wantStage:   StageDot, wantText: "i/o timeout", ambiguous: true,
+		},
+		{
 			name: "context cancelled while waiting for a reply",
 			script: `
 				C: MAIL FROM:<me@x>
@@ -613,6 +657,7 @@ func TestSendFailures(t *testing.T) {
 			if tt.timeout != 0 {
 				cfg.Timeout = tt.timeout
 			}
+			cfg.DataTimeout = tt.dataTimeout
 			var tr bytes.Buffer
 			cfg.Transcript = &tr
 			c, err := Dial(context.Background(), cfg)
@@ -649,7 +694,7 @@ func TestSendFailures(t *testing.T) {
 				}
 				return
 			}
-			if strings.Contains(tt.name, "stops reading") || strings.Contains(tt.name, "cancelled") {
+			if strings.Contains(tt.name, "stops reading") || strings.Contains(tt.name, "cancelled") || strings.Contains(tt.name, "no reply to the dot") {
 				return // the script is cut short on purpose
 			}
 			s.check()
@@ -738,5 +783,38 @@ func TestDialConfigErrors(t *testing.T) {
 	e := asError(t, err)
 	if e.Stage != StageConnect || !e.Temporary() || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("error = %v (temporary %v)", err, e.Temporary())
+	}
+}
+
+// TestSend8BitStreamNo8BitMIME: 8-bit data beyond the part of a stream
+// scanned before MAIL, to a server that does not offer 8BITMIME (RFC 6152
+// §3), abandons the message: the connection is closed without the dot.
+func TestSend8BitStreamNo8BitMIME(t *testing.T) {
+	s := newScriptServer(t, loopbackAddr, greeting+`
+		S: 250-mx.example.test
+		S: 250 PIPELINING
+		C: MAIL FROM:<me@x>
+		S: 250 Ok
+		C: RCPT TO:<a@x>
+		S: 250 Ok
+		C: DATA
+		S: 354 go
+		C: Subject: x
+		C:
+		DRAIN`)
+	c, err := Dial(context.Background(), scriptConfig(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := io.MultiReader(strings.NewReader("Subject: x\r\n\r\n"), strings.NewReader(strings.Repeat("line\r\n", 200000)), strings.NewReader("caf\xc3\xa9\r\n"))
+	_, err = c.Send(context.Background(), "me@x", []string{"a@x"}, body)
+	e := asError(t, err)
+	if e.Stage != StageData || !errors.Is(err, ErrNo8BitMIME) {
+		t.Errorf("error = %v (stage %s), want ErrNo8BitMIME at stage data", err, e.Stage)
+	}
+	c.Close()
+	s.check()
+	if got := s.wait(); strings.Contains(got, "\r\n.\r\n") || strings.Contains(got, "\xc3") {
+		t.Error("8-bit data or the final dot was sent")
 	}
 }

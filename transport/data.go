@@ -100,6 +100,9 @@ type dotWriter struct {
 	eightBit bool
 	inBody   bool
 	body     int // body lines seen
+	// refuse8Bit makes an 8-bit byte a content error (ErrNo8BitMIME): the
+	// server did not offer 8BITMIME.
+	refuse8Bit bool
 }
 
 func newDotWriter(w io.Writer, tr *transcript) *dotWriter {
@@ -128,6 +131,9 @@ func (d *dotWriter) Write(p []byte) (int, error) {
 			}
 		default:
 			if b >= 0x80 {
+				if d.refuse8Bit {
+					return i, &writeError{ErrNo8BitMIME}
+				}
 				d.eightBit = true
 			}
 			if len(d.line) >= maxLine {

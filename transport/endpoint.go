@@ -52,6 +52,9 @@ type Endpoint struct {
 // addresses go in brackets (smtp://[::1]:25). A bare "host:port" or "host"
 // is read as smtp://. User information, paths, queries and fragments are
 // refused: credentials never travel in a URL.
+//
+// No error shows user information: a URL that has any (any "@") is refused
+// before it is parsed, and the message shows it without.
 func ParseURL(s string) (Endpoint, error) {
 	raw := strings.TrimSpace(s)
 	if raw == "" {
@@ -60,8 +63,22 @@ func ParseURL(s string) (Endpoint, error) {
 	if !strings.Contains(raw, "://") {
 		raw = "smtp://" + raw
 	}
+	// A host name has no "@": whatever precedes the last one is user
+	// information, wherever url.Parse would have put it (a password may hold
+	// "/", "?", "#", "@" or a bad escape). Drop it before anything formats
+	// the URL.
+	if i := strings.LastIndexByte(raw, '@'); i >= 0 {
+		scheme, _, _ := strings.Cut(raw, "://")
+		shown := scheme + "://" + raw[i+1:]
+		return Endpoint{}, fmt.Errorf("bad server URL %q: user information is not allowed in the URL (give the user name with --user and the password with --password-env)", shown)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
+		// url.Error's text repeats the input: show the cause alone.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return Endpoint{}, fmt.Errorf("bad server URL %q: %v", s, err)
 	}
 	var e Endpoint
@@ -74,7 +91,8 @@ func ParseURL(s string) (Endpoint, error) {
 		return Endpoint{}, fmt.Errorf("bad server URL %q: unknown scheme %q (want smtp or smtps)", s, u.Scheme)
 	}
 	if u.User != nil {
-		return Endpoint{}, fmt.Errorf("bad server URL %q: user information is not allowed in the URL", u.Redacted())
+		// Not reached ("@" is refused above); kept as a second guard.
+		return Endpoint{}, fmt.Errorf("bad server URL %q: user information is not allowed in the URL (give the user name with --user and the password with --password-env)", u.Redacted())
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return Endpoint{}, fmt.Errorf("bad server URL %q: want scheme://host[:port] only", s)

@@ -188,6 +188,11 @@ var (
 	ErrLineTooLong = errors.New("message has a line longer than 998 octets")
 	// ErrSMTPUTF8: an address is not ASCII and the server does not offer SMTPUTF8.
 	ErrSMTPUTF8 = errors.New("address is not ASCII and the server does not offer SMTPUTF8")
+	// ErrNo8BitMIME: the message has 8-bit bytes and the server does not
+	// offer 8BITMIME (RFC 6152 §3): encode the body as quoted-printable or
+	// base64 (and non-ASCII headers as RFC 2047 words), or use a server that
+	// offers it.
+	ErrNo8BitMIME = errors.New("message has 8-bit data and the server does not offer 8BITMIME")
 	// ErrTooBig: the message is larger than the server's SIZE limit.
 	ErrTooBig = errors.New("message is larger than the server accepts")
 	// ErrBroken: an earlier failure left the connection unusable (or it was

@@ -117,9 +117,13 @@ func tlsNote(version uint16, cipher uint16, peer *x509.Certificate) string {
 // from text that did not come from a mechanism's Describer (server
 // replies, errors, message headers). It is a second line of defence: the
 // AUTH lines are masked structurally before they reach it. Fragments
-// shorter than 4 characters are not scrubbed (they would mask everything).
+// shorter than 4 characters are not scrubbed (they would mask everything);
+// a short password is still covered by the exact wire encodings of the
+// secret-bearing SASL responses (see addWire), which hold the user name
+// too.
 type scrubber struct {
-	needles []string
+	mu      sync.RWMutex
+	needles []string // longest first
 }
 
 const minNeedle = 4
@@ -127,12 +131,7 @@ const minNeedle = 4
 func newScrubber(pass secret.Secret) *scrubber {
 	p := pass.Reveal()
 	s := &scrubber{}
-	add := func(n string) {
-		if len(n) >= minNeedle {
-			s.needles = append(s.needles, n)
-		}
-	}
-	add(p)
+	s.add(p)
 	for k := 0; k < 3; k++ {
 		// The password preceded by k bytes: keep only the base64 characters
 		// that depend on the password alone.
@@ -142,11 +141,38 @@ func newScrubber(pass secret.Secret) *scrubber {
 		skip := [3]int{0, 2, 3}[k]
 		end := len(buf) * 8 / 6
 		if end > skip {
-			add(enc[skip:end])
+			s.add(enc[skip:end])
 		}
 	}
-	sort.Slice(s.needles, func(i, j int) bool { return len(s.needles[i]) > len(s.needles[j]) })
 	return s
+}
+
+// add adds a needle of at least minNeedle characters, keeping the longest
+// first.
+func (s *scrubber) add(n string) {
+	if len(n) < minNeedle {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, have := range s.needles {
+		if have == n {
+			return
+		}
+	}
+	s.needles = append(s.needles, n)
+	sort.SliceStable(s.needles, func(i, j int) bool { return len(s.needles[i]) > len(s.needles[j]) })
+}
+
+// addWire adds the exact wire forms of a SASL response that carries a
+// secret: its base64, padded and unpadded. A server that echoes the line
+// back is then masked even when the password is too short to scrub.
+func (s *scrubber) addWire(resp []byte) {
+	if s == nil || len(resp) == 0 {
+		return
+	}
+	s.add(base64.StdEncoding.EncodeToString(resp))
+	s.add(base64.RawStdEncoding.EncodeToString(resp))
 }
 
 // String returns text with every needle replaced by secret.Redacted.
@@ -154,6 +180,8 @@ func (s *scrubber) String(text string) string {
 	if s == nil {
 		return text
 	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	for _, n := range s.needles {
 		text = strings.ReplaceAll(text, n, secret.Redacted)
 	}

@@ -3,11 +3,15 @@ package transport
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/mailscript/mailscript/internal/secret"
+	"github.com/mailscript/mailscript/transport/auth"
 )
 
 // TestTranscriptSTARTTLSLogin is a golden transcript: clear and TLS
@@ -142,8 +146,8 @@ func TestTranscriptSASL(t *testing.T) {
 			want: `-> AUTH CRAM-MD5
 <- 334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+
 ## <1896.697170952@postoffice.reston.mci.net>
--> dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw
-## tim b913a602c7eda7a495b4e6e7334d3890
+-> ********
+## tim <digest masked>
 <- 235 Authentication successful
 `,
 		},
@@ -157,8 +161,8 @@ func TestTranscriptSASL(t *testing.T) {
 			want: `-> AUTH CRAM-MD5
 <- 334 PDIwMTM3LjEyNjc1ODUxMDBAaW5kaW1haWwub3JnPg==
 ## <20137.1267585100@indimail.org>
--> cG9zdG1hc3RlckBleGFtcGxlLmNvbSBjZWU4Mzk3YWIxMjNhMGQ0ZjNhN2ZkZGJiOWNiODcxOQ==
-## postmaster@example.com cee8397ab123a0d4f3a7fddbb9cb8719
+-> ********
+## postmaster@example.com <digest masked>
 <- 235 ok, go ahead (#2.0.0)
 `,
 		},
@@ -218,6 +222,70 @@ func TestTranscriptSASL(t *testing.T) {
 				t.Errorf("transcript:\n%s\nwant:\n%s", got[start:end], tt.want)
 			}
 			assertNoSecret(t, "transcript", got, tt.user, tt.pass)
+			// No CRAM digest, in hex or as the base64 line.
+			for _, digest := range []string{"b913a602c7eda7a495b4e6e7334d3890", "dGltIGI5MTNh", "cee8397ab123a0d4f3a7fddbb9cb8719", "cG9zdG1hc3RlckBleGFtcGxlLmNvbSBjZWU4"} {
+				if strings.Contains(got, digest) {
+					t.Errorf("transcript shows the CRAM digest %q:\n%s", digest, got)
+				}
+			}
+		})
+	}
+}
+
+// TestTranscriptShortPassword: a password under 4 bytes is too short for
+// the scrubber's own needles, but a server that echoes the AUTH payload
+// (or its CRAM response) back must still not show it in the transcript or
+// in the error.
+func TestTranscriptShortPassword(t *testing.T) {
+	tests := []struct {
+		name, mech, pass string
+		script           string
+		echoed           []string // wire forms the server echoes
+	}{
+		{
+			name: "PLAIN initial response", mech: "PLAIN", pass: "abc",
+			script: `
+				C: AUTH PLAIN AGFsaWNlAGFiYw==
+				S: 535 5.7.8 Bad credentials for AGFsaWNlAGFiYw== (AGFsaWNlAGFiYw)`,
+			echoed: []string{"AGFsaWNlAGFiYw==", "AGFsaWNlAGFiYw"},
+		},
+		{
+			name: "CRAM-MD5 response", mech: "CRAM-MD5", pass: "abc",
+			script: `
+				C: AUTH CRAM-MD5
+				S: 334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+
+				C: ` + base64.StdEncoding.EncodeToString(auth.CRAMResponse(md5.New, "alice", secret.New("abc"), []byte("<1896.697170952@postoffice.reston.mci.net>"))) + `
+				S: 535 5.7.8 Bad response ` + base64.StdEncoding.EncodeToString(auth.CRAMResponse(md5.New, "alice", secret.New("abc"), []byte("<1896.697170952@postoffice.reston.mci.net>"))),
+			echoed: []string{base64.StdEncoding.EncodeToString(auth.CRAMResponse(md5.New, "alice", secret.New("abc"), []byte("<1896.697170952@postoffice.reston.mci.net>")))},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newScriptServer(t, loopbackAddr, greeting+`
+				S: 250-mx.example.test
+				S: 250 AUTH PLAIN LOGIN CRAM-MD5`+tt.script+`
+				C: QUIT
+				S: 221 Bye`)
+			var tr bytes.Buffer
+			cfg := scriptConfig(s)
+			cfg.Mechanism, cfg.Username, cfg.Password = tt.mech, "alice", secret.New(tt.pass)
+			cfg.Transcript = &tr
+			c, err := Dial(context.Background(), cfg)
+			if err == nil {
+				c.Close()
+				t.Fatal("Dial succeeded")
+			}
+			s.check()
+			for _, text := range []string{tr.String(), err.Error(), fmt.Sprintf("%+v", err)} {
+				for _, e := range tt.echoed {
+					if strings.Contains(text, e) {
+						t.Errorf("output shows the wire form %q:\n%s", e, text)
+					}
+				}
+			}
+			if !strings.Contains(tr.String(), "<- 535 5.7.8 ") {
+				t.Errorf("transcript lacks the reply:\n%s", tr.String())
+			}
 		})
 	}
 }

@@ -19,6 +19,11 @@
 //	X-Original-To: <recipient>      (one line per RCPT, in order)
 //	<the message exactly as received, dot-unstuffed>
 //
+// with a local part that needs quoting quoted again ("john smith"@x; go-smtp
+// hands it over unquoted). An envelope address with a control character
+// (below 0x20, or DEL), which would otherwise reach these lines and the log,
+// is refused with 553 5.1.7 (sender) or 553 5.1.3 (recipient).
+//
 // The server is also a strict test oracle: a message containing a bare CR or
 // a bare LF (the raw material of SMTP smuggling, CVE-2023-51764 and friends)
 // or a line longer than 998 octets (RFC 5322 §2.1.1) is refused with

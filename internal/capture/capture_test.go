@@ -833,3 +833,102 @@ func TestCertificates(t *testing.T) {
 		}
 	})
 }
+
+// TestEnvelopeControlCharacters: go-smtp unquotes a quoted local part, so
+// "a\rX"@evil arrives with a bare CR. Such an address is refused (553) and
+// never reaches the stored header lines or the log; the session goes on.
+func TestEnvelopeControlCharacters(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cmd  string
+		want string
+	}{
+		{"CR in a quoted sender", "MAIL FROM:<\"a\rX\"@evil.example>", "553 5.1.7 "},
+		{"quoted-pair CR in the sender", "MAIL FROM:<\"a\\\rX\"@evil.example>", "553 5.1.7 "},
+		{"CR in the sender's domain", "MAIL FROM:<a@evil\r.example>", "553 5.1.7 "},
+		{"NUL in the sender", "MAIL FROM:<\"a\x00b\"@evil.example>", "553 5.1.7 "},
+		{"DEL in the sender", "MAIL FROM:<\"a\x7fb\"@evil.example>", "553 5.1.7 "},
+		{"ESC in the sender", "MAIL FROM:<\"a\x1b[2Jb\"@evil.example>", "553 5.1.7 "},
+		{"CR in a quoted recipient", "RCPT TO:<\"b\rX-Injected: yes\"@evil.example>", "553 5.1.3 "},
+		{"control in the recipient's domain", "RCPT TO:<b@evil\x01.example>", "553 5.1.3 "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, logBuf := startServer(t, Config{})
+			w := dialWire(t, s, false)
+			w.ehloCaps()
+			if strings.HasPrefix(tt.cmd, "RCPT") {
+				w.cmd("MAIL FROM:<a@example.com>", "250 ")
+			}
+			w.cmd(tt.cmd, tt.want)
+			// The session is usable and the refused address is not kept.
+			if strings.HasPrefix(tt.cmd, "MAIL") {
+				w.cmd("MAIL FROM:<a@example.com>", "250 ")
+			}
+			w.cmd("RCPT TO:<b@example.com>", "250 ")
+			w.cmd("DATA", "354 ")
+			w.raw("Subject: t\r\n\r\nhi\r\n.\r\n")
+			w.expect("250 2.0.0 ")
+			w.cmd("QUIT", "221 ")
+			names := files(t, s, "new")
+			if len(names) != 1 {
+				t.Fatalf("new/ holds %v, want one message", names)
+			}
+			got, err := os.ReadFile(filepath.Join(s.cfg.Maildir, "new", names[0]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "Return-Path: <a@example.com>\r\nX-Original-To: <b@example.com>\r\nSubject: t\r\n\r\nhi\r\n"
+			if string(got) != want {
+				t.Errorf("stored %q, want %q", got, want)
+			}
+			s.Close()
+			log := logBuf.String()
+			if strings.ContainsAny(strings.ReplaceAll(log, "\n", ""), "\r\x00\x01\x1b\x7f") {
+				t.Errorf("log carries a control character: %q", log)
+			}
+			if !strings.Contains(log, "refused ") {
+				t.Errorf("log lacks the refusal:\n%s", log)
+			}
+		})
+	}
+}
+
+// TestEnvelopeQuotedLocalPart: go-smtp hands over "john smith"@x unquoted;
+// the stored header lines and the log quote it again.
+func TestEnvelopeQuotedLocalPart(t *testing.T) {
+	s, logBuf := startServer(t, Config{})
+	w := dialWire(t, s, false)
+	w.ehloCaps()
+	w.cmd(`MAIL FROM:<"john smith"@example.com>`, "250 ")
+	w.cmd(`RCPT TO:<"a\"b\\c"@example.net>`, "250 ")
+	w.cmd(`RCPT TO:<"a@b"@example.net>`, "250 ")
+	w.cmd(`RCPT TO:<".dot"@example.net>`, "250 ")
+	w.cmd(`RCPT TO:<"plain.user"@example.net>`, "250 ")
+	w.cmd(`RCPT TO:<o'brien+tag@example.net>`, "250 ")
+	w.cmd("DATA", "354 ")
+	w.raw("Subject: t\r\n\r\nhi\r\n.\r\n")
+	w.expect("250 2.0.0 ")
+	w.cmd("QUIT", "221 ")
+	names := files(t, s, "new")
+	if len(names) != 1 {
+		t.Fatalf("new/ holds %v, want one message", names)
+	}
+	got, err := os.ReadFile(filepath.Join(s.cfg.Maildir, "new", names[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Return-Path: <\"john smith\"@example.com>\r\n" +
+		"X-Original-To: <\"a\\\"b\\\\c\"@example.net>\r\n" +
+		"X-Original-To: <\"a@b\"@example.net>\r\n" +
+		"X-Original-To: <\".dot\"@example.net>\r\n" +
+		"X-Original-To: <plain.user@example.net>\r\n" +
+		"X-Original-To: <o'brien+tag@example.net>\r\n" +
+		"Subject: t\r\n\r\nhi\r\n"
+	if string(got) != want {
+		t.Errorf("stored:\n%s\nwant:\n%s", got, want)
+	}
+	s.Close()
+	if log := logBuf.String(); !strings.Contains(log, `from=<"john smith"@example.com> to=<"a\"b\\c"@example.net>,<"a@b"@example.net>,`) {
+		t.Errorf("log does not quote the local parts:\n%s", log)
+	}
+}

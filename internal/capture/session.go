@@ -47,6 +47,16 @@ var (
 		EnhancedCode: smtp.EnhancedCode{4, 3, 1},
 		Message:      "Insufficient system storage",
 	}
+	errBadSender = &smtp.SMTPError{
+		Code:         553,
+		EnhancedCode: smtp.EnhancedCode{5, 1, 7},
+		Message:      "Bad sender address syntax: control character in the address",
+	}
+	errBadRecipient = &smtp.SMTPError{
+		Code:         553,
+		EnhancedCode: smtp.EnhancedCode{5, 1, 3},
+		Message:      "Bad recipient address syntax: control character in the address",
+	}
 	errLocal = &smtp.SMTPError{
 		Code:         451,
 		EnhancedCode: smtp.EnhancedCode{4, 3, 0},
@@ -158,6 +168,12 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.srv.cfg.RequireAuth && s.mech == "" {
 		return errAuthRequired
 	}
+	if hasControl(from) {
+		// go-smtp unquotes a quoted local part: "a\rX"@x arrives with a
+		// bare CR, which would end up in the stored header and the log.
+		s.srv.logf("refused %s from=%s: control character", s.remote, strconv.Quote(from))
+		return errBadSender
+	}
 	s.from, s.to = from, nil
 	return nil
 }
@@ -166,8 +182,67 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if hasControl(to) {
+		s.srv.logf("refused %s to=%s: control character", s.remote, strconv.Quote(to))
+		return errBadRecipient
+	}
 	s.to = append(s.to, to)
 	return nil
+}
+
+// hasControl reports whether addr has an ASCII control character (below
+// 0x20, or DEL), which no address may carry (RFC 5321 §4.1.2: qtextSMTP
+// and quoted-pairSMTP exclude them).
+func hasControl(addr string) bool {
+	for i := 0; i < len(addr); i++ {
+		if addr[i] < 0x20 || addr[i] == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// formatAddr writes an address as received (go-smtp unquotes the local
+// part) in the form of RFC 5321 §4.1.2, quoting the local part again when
+// it is not a dot-string: "john smith"@example.com. The domain follows the
+// last "@". The null sender stays "".
+func formatAddr(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if addr == "" || at < 0 {
+		return addr
+	}
+	local, domain := addr[:at], addr[at:]
+	if isDotString(local) {
+		return addr
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(local); i++ {
+		if c := local[i]; c == '"' || c == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(local[i])
+	}
+	b.WriteByte('"')
+	return b.String() + domain
+}
+
+// isDotString reports whether s is an RFC 5321 Dot-string: atoms of atext
+// (UTF-8 allowed, RFC 6531) joined by single dots.
+func isDotString(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 0x80, c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-/=?^_`{|}~.", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Data implements smtp.Session: it streams the message into the Maildir and
@@ -193,9 +268,9 @@ func (s *session) Data(r io.Reader) error {
 	s.mu.Unlock()
 
 	var hdr bytes.Buffer
-	fmt.Fprintf(&hdr, "Return-Path: <%s>\r\n", d.From)
+	fmt.Fprintf(&hdr, "Return-Path: <%s>\r\n", formatAddr(d.From))
 	for _, rcpt := range d.To {
-		fmt.Fprintf(&hdr, "X-Original-To: <%s>\r\n", rcpt)
+		fmt.Fprintf(&hdr, "X-Original-To: <%s>\r\n", formatAddr(rcpt))
 	}
 	body := &lineChecker{
 		r:       r,
@@ -208,7 +283,7 @@ func (s *session) Data(r io.Reader) error {
 	}
 	d.Path, d.Size = path, n
 	srv.logf("stored %s queue=%s from=<%s> to=%s size=%d path=%s",
-		s.remote, d.QueueID, d.From, joinAddrs(d.To), d.Size, d.Path)
+		s.remote, d.QueueID, formatAddr(d.From), joinAddrs(d.To), d.Size, d.Path)
 	if srv.cfg.OnDeliver != nil {
 		srv.cfg.OnDeliver(d)
 	}
@@ -249,7 +324,7 @@ func (s *session) refuse(d Delivery, err error) error {
 		reply = errAborted
 	}
 	s.srv.logf("refused %s queue=%s from=<%s> to=%s: %d %d.%d.%d %s",
-		s.remote, d.QueueID, d.From, joinAddrs(d.To), reply.Code,
+		s.remote, d.QueueID, formatAddr(d.From), joinAddrs(d.To), reply.Code,
 		reply.EnhancedCode[0], reply.EnhancedCode[1], reply.EnhancedCode[2], reply.Message)
 	if hangUp {
 		s.conn.Close()
@@ -263,7 +338,7 @@ func joinAddrs(addrs []string) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("<" + a + ">")
+		b.WriteString("<" + formatAddr(a) + ">")
 	}
 	return b.String()
 }

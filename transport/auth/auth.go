@@ -37,8 +37,10 @@ import (
 // the call to Next that produced it.
 //
 // Describe returns a human-readable form of data with every secret replaced
-// by [secret.Redacted], and hasSecret reports whether data itself contains
-// a secret, in which case neither data nor any encoding of it may be shown.
+// by [secret.Redacted] (a CRAM digest by [DigestMasked]), and hasSecret
+// reports whether data itself contains a secret, or something that allows
+// guessing one offline such as a CRAM digest, in which case neither data nor
+// any encoding of it may be shown.
 type Describer interface {
 	Describe(step int, fromServer bool, data []byte) (text string, hasSecret bool)
 }

@@ -188,7 +188,12 @@ func TestDescribe(t *testing.T) {
 		}},
 		{"CRAM-MD5", NewCRAMMD5Client("tim", secret.New("tanstaaftanstaaf")), []step{
 			{1, true, "<1896.697170952@postoffice.reston.mci.net>", "<1896.697170952@postoffice.reston.mci.net>", false},
-			{1, false, "tim b913a602c7eda7a495b4e6e7334d3890", "tim b913a602c7eda7a495b4e6e7334d3890", false},
+			{1, false, "tim b913a602c7eda7a495b4e6e7334d3890", "tim <digest masked>", true},
+		}},
+		{"CRAM-SHA1", NewCRAMSHA1Client("tim", secret.New("tanstaaftanstaaf")), []step{
+			{1, true, "<1896.697170952@postoffice.reston.mci.net>", "<1896.697170952@postoffice.reston.mci.net>", false},
+			{1, false, "tim b913a602c7eda7a495b4e6e7334d3890b913a602", "tim <digest masked>", true},
+			{1, false, "b913a602c7eda7a495b4e6e7334d3890", "<digest masked>", true},
 		}},
 	}
 	for _, tt := range tests {

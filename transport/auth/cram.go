@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"encoding/hex"
 	"errors"
@@ -37,10 +38,24 @@ func (c *cramClient) Next(challenge []byte) ([]byte, error) {
 	return CRAMResponse(c.hash, c.username, c.password, challenge), nil
 }
 
+// DigestMasked replaces the HMAC digest in the description of a CRAM
+// response.
+const DigestMasked = "<digest masked>"
+
 // Describe implements [Describer]: the challenge is shown decoded and the
-// response as "alice 3f2a...", which holds no secret.
+// response as "alice <digest masked>". The digest is not the password, but
+// with the challenge beside it it allows an offline dictionary attack on the
+// password, so the response counts as secret: its base64 on the wire is
+// masked too.
 func (c *cramClient) Describe(step int, fromServer bool, data []byte) (string, bool) {
-	return Printable(data), false
+	if fromServer {
+		return Printable(data), false
+	}
+	i := bytes.LastIndexByte(data, ' ')
+	if i < 0 {
+		return DigestMasked, true
+	}
+	return Printable(data[:i]) + " " + DigestMasked, true
 }
 
 // CRAMResponse computes the RFC 2195 response to challenge with the given
