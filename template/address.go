@@ -3,7 +3,9 @@ package template
 import (
 	"errors"
 	"fmt"
+	netmail "net/mail"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message/mail"
 )
@@ -49,8 +51,14 @@ func checkAddrSpec(s string) error {
 		return errors.New("the local part must be a plain dot-atom (quoted local parts are not supported)")
 	}
 	if strings.HasPrefix(domain, "[") && strings.HasSuffix(domain, "]") {
-		for _, c := range domain[1 : len(domain)-1] {
-			if c <= ' ' || c > '~' || c == '[' || c == ']' || c == '\\' {
+		// IPv4 or "IPv6:..." literals: nothing that could end the
+		// address or start another one.
+		lit := domain[1 : len(domain)-1]
+		if lit == "" {
+			return errors.New("invalid address literal")
+		}
+		for _, c := range lit {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == ':' || c == '-') {
 				return errors.New("invalid address literal")
 			}
 		}
@@ -84,4 +92,187 @@ func isAtext(c rune) bool {
 		return true
 	}
 	return strings.ContainsRune("!#$%&'*+-/=?^_`{|}~", c)
+}
+
+// addrText is what {{addr}} prints: one address, formatted. The address
+// field check (checkAddressValues) lets it stand where one address stands.
+type addrText string
+
+// addr formats one address: {{addr EMAIL}} prints the bare address,
+// {{addr NAME EMAIL}} prints "NAME" <EMAIL> with the display name quoted
+// (or RFC 2047-encoded when it is not ASCII) by net/mail's rules. EMAIL must
+// be exactly one addr-spec.
+func (x *expansion) addr(args ...string) (addrText, error) {
+	var name, email string
+	switch len(args) {
+	case 1:
+		email = args[0]
+	case 2:
+		name, email = args[0], args[1]
+	default:
+		return "", dirErr("addr", "takes an address, or a display name and an address; got %d arguments", len(args))
+	}
+	email = strings.TrimSpace(email)
+	if hasControl(email) || strings.ContainsAny(email, "\r\n") {
+		return "", dirErr("addr", "address %q contains a line break or control character", shorten(email))
+	}
+	if err := checkAddrSpec(email); err != nil {
+		return "", dirErr("addr", "%q is not one address local@domain: %v", shorten(email), err)
+	}
+	name = strings.TrimSpace(name)
+	if hasControl(name) || strings.ContainsAny(name, "\r\n") || !utf8.ValidString(name) {
+		return "", dirErr("addr", "display name %q contains a line break, a control character or invalid UTF-8", shorten(name))
+	}
+	if name == "" {
+		return addrText(email), nil
+	}
+	out := (&netmail.Address{Name: name, Address: email}).String()
+	// Belt and braces: what we print must read back as this one address.
+	list, err := mail.ParseAddressList(out)
+	if err != nil || len(list) != 1 || list[0].Address != email || list[0].Name != name {
+		return "", dirErr("addr", "cannot format display name %q with address %q", shorten(name), email)
+	}
+	return addrText(out), nil
+}
+
+// valueSpan is where the output of one directive landed in an expanded
+// address field value.
+type valueSpan struct {
+	start, end int  // byte offsets in the expanded value
+	pos        int  // the directive's byte offset in the piece's text
+	addr       bool // printed by {{addr}}
+}
+
+// checkAddressValues enforces that values (the outputs of directives) can
+// neither add a recipient nor change which address a display name belongs
+// to. out is an expanded address field value and spans say which of its
+// bytes came from directives; everything else is template text.
+//
+// A value that is the whole field (only white space around it) may be an
+// address list: "to: '{{.to}}'" with --var to="a@x, b@y" is meant to be
+// a list. Otherwise each value must fit its place:
+//
+//   - inside a quoted display name ("..."): no " or \;
+//   - inside angle brackets (<...>): one addr-spec, without white space and
+//     without any of < > , ; : " ( ) \;
+//   - inside a comment ((...)): no ( ) or \;
+//   - anywhere else (a bare address or an unquoted display name): none of
+//     , ; : < > " ( ) [ ] \.
+//
+// The output of {{addr}} is one complete address and may stand anywhere
+// outside quotes, brackets and comments. checkAddressValues returns the index
+// of the offending span and the error.
+func checkAddressValues(out string, spans []valueSpan) (int, error) {
+	nonEmpty, whole := 0, -1
+	for k, sp := range spans {
+		if sp.end > sp.start {
+			nonEmpty++
+			whole = k
+		}
+	}
+	if nonEmpty == 1 {
+		sp := spans[whole]
+		if strings.TrimSpace(out[:sp.start]+out[sp.end:]) == "" {
+			return 0, nil // the whole field: may be a list
+		}
+	}
+	const (
+		outside = iota
+		quoted
+		angle
+		comment
+	)
+	state, depth := outside, 0
+	k := 0 // next span
+	for i := 0; i <= len(out); {
+		if k < len(spans) && spans[k].start < i {
+			// cannot happen: escapes never skip the start of a value
+			return k, fmt.Errorf("value %q cannot be checked", shorten(out[spans[k].start:spans[k].end]))
+		}
+		if k < len(spans) && spans[k].start == i {
+			sp := spans[k]
+			v := out[sp.start:sp.end]
+			var bad string
+			switch {
+			case sp.addr && state == outside:
+			case state == quoted:
+				bad = `"\`
+			case state == comment:
+				bad = `()\`
+			case state == angle:
+				bad = "<>,;:\"()\\ \t"
+			default:
+				bad = `,;:<>"()[]\`
+			}
+			if j := strings.IndexAny(v, bad); bad != "" && j >= 0 {
+				where := map[int]string{
+					outside: "is part of an address",
+					quoted:  "is inside a quoted display name",
+					angle:   "is inside <...> and must be exactly one address",
+					comment: "is inside a comment",
+				}[state]
+				return k, fmt.Errorf("value %q %s and contains %q, which could change the recipients "+
+					"(a value may be a list of addresses only when it is the whole field; format one address with {{addr NAME EMAIL}})",
+					shorten(v), where, v[j:j+1])
+			}
+			k++
+			if sp.end > sp.start {
+				i = sp.end
+				continue
+			}
+			continue
+		}
+		if i == len(out) {
+			break
+		}
+		c := out[i]
+		i++
+		switch state {
+		case outside:
+			switch c {
+			case '"':
+				state = quoted
+			case '<':
+				state = angle
+			case '(':
+				state, depth = comment, 1
+			}
+		case quoted:
+			switch c {
+			case '\\':
+				i = skipEscaped(i, spans, &k)
+			case '"':
+				state = outside
+			}
+		case angle:
+			if c == '>' {
+				state = outside
+			}
+		case comment:
+			switch c {
+			case '\\':
+				i = skipEscaped(i, spans, &k)
+			case '(':
+				depth++
+			case ')':
+				if depth--; depth == 0 {
+					state = outside
+				}
+			}
+		}
+	}
+	return 0, nil
+}
+
+// skipEscaped steps over the character escaped by a backslash at i-1,
+// unless it is the first character of a value: the value is then checked
+// where it stands (in the quoted string or comment).
+func skipEscaped(i int, spans []valueSpan, k *int) int {
+	for *k < len(spans) && spans[*k].start == i && spans[*k].end == i {
+		*k++ // empty values print nothing
+	}
+	if *k < len(spans) && spans[*k].start == i {
+		return i
+	}
+	return i + 1
 }

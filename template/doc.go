@@ -13,6 +13,7 @@
 //	{{date}}                  the current date in RFC 5322 form
 //	{{date "2006-01-02"}}     the current date in a Go layout
 //	{{attach "picture.jpg"}}  attach a file (the message becomes multipart/mixed)
+//	{{addr "Ann" .to}}        one address, the display name quoted or encoded as needed
 //
 // The life cycle follows the data flow of a mail merge: [Parse] or [ParseFile]
 // once (syntax and front matter errors are reported here, with positions);

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"text/template/parse"
 )
 
 // Error is a template error with its position. Every error returned by
@@ -71,18 +72,58 @@ func dirErr(directive string, format string, args ...any) error {
 // matter value, a header field value, a directive line or the body.
 type piece struct {
 	name   string // name in the template set; also text/template's ParseName
+	src    string // the piece's text as parsed (before unfolding)
 	line   int    // file line of the piece's first byte (1-based)
 	col    int    // file column of the piece's first byte (1-based)
-	indent int    // bytes removed at the start of the piece's later lines (YAML block scalars)
+	indent int    // bytes removed at the start of the piece's later lines
+	// posMap, when set, gives the file position of every byte of src (and
+	// one past its end): YAML scalars whose value is not a verbatim copy of
+	// the file text (folded, quoted with escapes, multi-line plain).
+	posMap []filePos
+	// approx is set when the value's bytes could not be mapped to the
+	// file: every position in the piece is reported at line, col (the start
+	// of the value) rather than at a wrong spot.
+	approx bool
+	addr   bool // an address field value: directive outputs are checked
+	tree   *parse.Tree
 }
+
+type filePos struct{ line, col int }
 
 // pos maps a position in a piece (1-based line, 0-based byte offset in that
 // line, as text/template reports them) to a file line and 1-based column.
 func (p *piece) pos(line, off int) (int, int) {
-	if line <= 1 {
+	switch {
+	case p.approx:
+		return p.line, p.col
+	case p.posMap != nil:
+		o := lineOffset(p.src, line) + off
+		o = max(0, min(o, len(p.posMap)-1))
+		return p.posMap[o].line, p.posMap[o].col
+	case line <= 1:
 		return p.line, p.col + off
 	}
 	return p.line + line - 1, p.indent + off + 1
+}
+
+// posAt maps a byte offset in the piece's text to a file position.
+func (p *piece) posAt(o int) (int, int) {
+	o = max(0, min(o, len(p.src)))
+	nl := strings.LastIndexByte(p.src[:o], '\n')
+	return p.pos(1+strings.Count(p.src[:o], "\n"), o-nl-1)
+}
+
+// lineOffset returns the byte offset of the start of the 1-based line n of s.
+func lineOffset(s string, n int) int {
+	o := 0
+	for i := 1; i < n; i++ {
+		j := strings.IndexByte(s[o:], '\n')
+		if j < 0 {
+			return len(s)
+		}
+		o += j + 1
+	}
+	return o
 }
 
 var (
@@ -195,4 +236,5 @@ var stubFuncs = template.FuncMap{
 	"sh":     func(string) (string, error) { return "", nil },
 	"date":   func(...string) (string, error) { return "", nil },
 	"attach": func(string, ...string) (string, error) { return "", nil },
+	"addr":   func(...string) (string, error) { return "", nil },
 }

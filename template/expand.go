@@ -10,6 +10,7 @@ import (
 	"mime"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -27,6 +28,9 @@ type Options struct {
 	NoShell bool
 	// ShellTimeout bounds each sh directive; 0 means DefaultShellTimeout.
 	ShellTimeout time.Duration
+	// HideEnv names environment variables that sh commands must not see
+	// (for example the one holding the SMTP password).
+	HideEnv []string
 }
 
 // DefaultShellTimeout is how long an sh directive may run when
@@ -46,6 +50,11 @@ type expansion struct {
 	vals        map[string]string
 	fixed       map[string]bool // names set by Options.Vars: definitions don't override them
 	attachments []attachment
+
+	// While an address field value is executed: the output so far and
+	// where each directive's output landed in it.
+	out   *strings.Builder
+	spans []valueSpan
 }
 
 type attachment struct {
@@ -96,6 +105,8 @@ func (t *Template) Expand(opts Options) (*Message, error) {
 		"sh":     x.sh,
 		"date":   x.date,
 		"attach": x.attach,
+		"addr":   x.addr,
+		markFunc: x.mark,
 	})
 
 	var b builder
@@ -109,6 +120,7 @@ func (t *Template) Expand(opts Options) (*Message, error) {
 		for _, pi := range it.pieces {
 			buf.Reset()
 			p := &t.pieces[pi]
+			x.out, x.spans = &buf, x.spans[:0]
 			w := &limitedWriter{w: &buf, n: maxPieceOutput}
 			if err := set.Lookup(p.name).Execute(w, x.vals); err != nil {
 				if w.n < 0 {
@@ -117,7 +129,17 @@ func (t *Template) Expand(opts Options) (*Message, error) {
 				}
 				return nil, t.convertError(err)
 			}
-			values = append(values, buf.String())
+			v := buf.String()
+			if p.addr && !hasControl(v) && !strings.ContainsAny(v, "\r\n") {
+				if k, err := checkAddressValues(v, x.spans); err != nil {
+					l, c := p.posAt(x.spans[k].pos)
+					return nil, &Error{File: t.name, Line: l, Col: c, Err: fmt.Errorf("%s: %w", it.key, err)}
+				}
+			}
+			values = append(values, v)
+		}
+		if len(values) == 0 && it.kind != itemHeader {
+			values = append(values, "") // cannot happen: every other item has a piece
 		}
 		switch it.kind {
 		case itemVar:
@@ -181,6 +203,26 @@ func (x *expansion) chunk(name string, value ...any) (string, error) {
 	}
 }
 
+// mark records where the output of one action of an address field value
+// lands (see Template.markValues) and prints it as text/template would.
+func (x *expansion) mark(pos string, v any) string {
+	var s string
+	switch v := v.(type) {
+	case nil:
+		s = "<no value>"
+	case addrText:
+		s = string(v)
+	default:
+		s = fmt.Sprint(v)
+	}
+	if x.out != nil {
+		p, _ := strconv.Atoi(pos)
+		_, isAddr := v.(addrText)
+		x.spans = append(x.spans, valueSpan{start: x.out.Len(), end: x.out.Len() + len(s), pos: p, addr: isAddr})
+	}
+	return s
+}
+
 // date formats the expansion's clock: RFC 5322 form without argument, or a
 // Go layout.
 func (x *expansion) date(args ...string) (string, error) {
@@ -214,6 +256,9 @@ func (x *expansion) attach(path string, opts ...string) (string, error) {
 			if err != nil || !strings.Contains(mt, "/") {
 				return "", dirErr("attach", "invalid content type %q", v)
 			}
+			if strings.HasPrefix(mt, "multipart/") {
+				return "", dirErr("attach", "type=%s: a file cannot be attached as a multipart entity (mailscript writes the MIME structure; use a type such as application/octet-stream)", mt)
+			}
 			a.contentType = mime.FormatMediaType(mt, params)
 		case ok && k == "name":
 			if v == "" || strings.ContainsAny(v, "/\\") || hasControl(v) {
@@ -243,8 +288,25 @@ func (x *expansion) attach(path string, opts ...string) (string, error) {
 			}
 		}
 	}
+	a.contentType = attachmentType(a.contentType)
+	ct, disp := attachmentHeader(a)
+	if !foldable("Content-Type", ct) || !foldable("Content-Disposition", disp) {
+		return "", dirErr("attach", "file name %q is too long for a header line", shorten(a.filename))
+	}
 	x.attachments = append(x.attachments, a)
 	return "", nil
+}
+
+// attachmentType returns the content type an attachment is sent with.
+// Attachments are always base64-encoded, which RFC 2046 forbids for
+// multipart/* and message/* entities (go-message would even write a
+// multipart body raw): those are sent as application/octet-stream.
+func attachmentType(ct string) string {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || strings.HasPrefix(mt, "multipart/") || strings.HasPrefix(mt, "message/") {
+		return "application/octet-stream"
+	}
+	return ct
 }
 
 // randomBoundary is a MIME boundary that cannot occur in base64 or

@@ -1,6 +1,7 @@
 package template
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 )
 
 // Settings are the front-matter keys that tell the CLI how to send. Empty
@@ -151,7 +153,10 @@ func (b *builder) addresses(name string) ([]*mail.Address, error) {
 func (b *builder) finish(x *expansion) (*Message, error) {
 	t := b.t
 	m := &Message{Settings: b.settings, attachments: x.attachments}
-	type kv struct{ k, v string }
+	type kv struct {
+		k, v string
+		f    *field // where the value comes from, if from the template
+	}
 	var hdr []kv
 	var scratch mail.Header
 
@@ -193,12 +198,12 @@ func (b *builder) finish(x *expansion) (*Message, error) {
 	}
 	for _, name := range []string{"From", "Sender", "To", "Cc", "Reply-To"} { // never Bcc
 		if list := addrs[name]; len(list) > 0 {
-			hdr = append(hdr, kv{name, formatAddressList(list)})
+			hdr = append(hdr, kv{name, formatAddressList(list), b.single[name]})
 		}
 	}
 
 	if vals, _ := nonEmpty(b.single["Subject"]); len(vals) > 0 {
-		hdr = append(hdr, kv{"Subject", encodeText(vals[0])})
+		hdr = append(hdr, kv{"Subject", encodeText(vals[0]), b.single["Subject"]})
 	}
 
 	date := x.now
@@ -212,19 +217,19 @@ func (b *builder) finish(x *expansion) (*Message, error) {
 		}
 	}
 	scratch.SetDate(date)
-	hdr = append(hdr, kv{"Date", scratch.Get("Date")})
+	hdr = append(hdr, kv{"Date", scratch.Get("Date"), nil})
 
 	msgID, err := b.messageID(x)
 	if err != nil {
 		return nil, err
 	}
 	scratch.SetMessageID(msgID)
-	hdr = append(hdr, kv{"Message-Id", scratch.Get("Message-Id")})
+	hdr = append(hdr, kv{"Message-Id", scratch.Get("Message-Id"), b.single["Message-Id"]})
 
 	for _, f := range b.extra {
 		vals, _ := nonEmpty(f)
 		for _, v := range vals {
-			hdr = append(hdr, kv{f.it.name, encodeText(v)})
+			hdr = append(hdr, kv{f.it.name, encodeText(v), f})
 		}
 	}
 
@@ -233,7 +238,7 @@ func (b *builder) finish(x *expansion) (*Message, error) {
 			return nil, b.valueError(f.it, 0, "only MIME-Version 1.0 exists")
 		}
 	}
-	hdr = append(hdr, kv{"MIME-Version", "1.0"})
+	hdr = append(hdr, kv{"MIME-Version", "1.0", nil})
 
 	bodyType := "text/plain"
 	if f := b.single["Content-Type"]; f != nil {
@@ -252,7 +257,7 @@ func (b *builder) finish(x *expansion) (*Message, error) {
 	textType := mime.FormatMediaType(bodyType, map[string]string{"charset": "utf-8"})
 
 	if len(m.attachments) == 0 {
-		hdr = append(hdr, kv{"Content-Type", textType}, kv{"Content-Transfer-Encoding", cte})
+		hdr = append(hdr, kv{"Content-Type", textType, nil}, kv{"Content-Transfer-Encoding", cte, nil})
 	} else {
 		boundary := ""
 		if x.opts.Boundary != nil {
@@ -264,9 +269,18 @@ func (b *builder) finish(x *expansion) (*Message, error) {
 			}
 			boundary = randomBoundary()
 		}
-		hdr = append(hdr, kv{"Content-Type", mime.FormatMediaType("multipart/mixed", map[string]string{"boundary": boundary})})
+		hdr = append(hdr, kv{"Content-Type", mime.FormatMediaType("multipart/mixed", map[string]string{"boundary": boundary}), nil})
 		m.textHeader.Add("Content-Transfer-Encoding", cte)
 		m.textHeader.Add("Content-Type", textType)
+	}
+	for _, h := range hdr {
+		if foldable(h.k, h.v) {
+			continue
+		}
+		if h.f != nil {
+			return nil, b.valueError(h.f.it, 0, "the %s header would have a line over 998 octets: it has a word too long to be folded (%q)", h.k, shorten(h.v))
+		}
+		return nil, &Error{File: t.name, Line: 1, Col: 1, Err: fmt.Errorf("the %s header would have a line over 998 octets (%q)", h.k, shorten(h.v))}
 	}
 	// go-message's header inserts each field at the top: add in reverse.
 	for i := len(hdr) - 1; i >= 0; i-- {
@@ -400,21 +414,28 @@ func (m *Message) write(w io.Writer) error {
 	return mw.Close()
 }
 
-func writeAttachment(mw *message.Writer, a attachment) error {
-	var h message.Header
-	mt, params, err := mime.ParseMediaType(a.contentType)
+// attachmentHeader returns the Content-Type and Content-Disposition of an
+// attachment's part.
+func attachmentHeader(a attachment) (ct, disp string) {
+	mt, params, err := mime.ParseMediaType(attachmentType(a.contentType))
 	if err != nil {
 		mt, params = "application/octet-stream", map[string]string{}
 	}
 	params["name"] = a.filename
-	ct := mime.FormatMediaType(mt, params)
+	ct = mime.FormatMediaType(mt, params)
 	if ct == "" {
 		ct = mt
 	}
-	disp := mime.FormatMediaType("attachment", map[string]string{"filename": a.filename})
+	disp = mime.FormatMediaType("attachment", map[string]string{"filename": a.filename})
 	if disp == "" {
 		disp = "attachment"
 	}
+	return ct, disp
+}
+
+func writeAttachment(mw *message.Writer, a attachment) error {
+	var h message.Header
+	ct, disp := attachmentHeader(a)
 	h.Add("Content-Transfer-Encoding", "base64")
 	h.Add("Content-Disposition", disp)
 	h.Add("Content-Type", ct)
@@ -431,6 +452,32 @@ func writeAttachment(mw *message.Writer, a attachment) error {
 		return fmt.Errorf("attachment %s: %w", a.path, err)
 	}
 	return pw.Close()
+}
+
+// foldable reports whether go-message writes the field k: v with lines of at
+// most 998 octets, folding only at white space: a word too long for that
+// would be cut by an inserted line break and space, changing the value.
+func foldable(k, v string) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	var h textproto.Header
+	h.Add(k, v)
+	var b bytes.Buffer
+	if err := textproto.WriteHeader(&b, h); err != nil {
+		return false
+	}
+	out := strings.TrimSuffix(b.String(), "\r\n") // the empty line ending the header
+	for _, l := range strings.Split(strings.TrimSuffix(out, "\r\n"), "\r\n") {
+		if len(l) > 998 {
+			return false
+		}
+	}
+	unfolded := strings.NewReplacer("\r\n ", " ", "\r\n\t", "\t").Replace(out)
+	_, got, ok := strings.Cut(unfolded, ": ") // the name may have been canonicalized
+	return ok && got == v+"\r\n"
 }
 
 type countWriter struct {

@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"text/template"
 	"text/template/parse"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -24,8 +26,16 @@ type Template struct {
 	set     *template.Template
 	pieces  []piece
 	sources map[string]string // piece name -> source text, to place parse errors
-	rawFile string            // the file text, to place YAML block scalars
 	items   []item            // what Expand evaluates, in order
+
+	// prefix starts the names of the pieces in the template set. It is
+	// random, so that a {{define}} or {{template}} in the template cannot
+	// name (replace or call) a piece.
+	prefix string
+	// front is the front matter text (LF line endings) and frontLines the
+	// offsets of its lines, to place YAML scalars.
+	front      string
+	frontLines []int
 }
 
 type itemKind int
@@ -72,6 +82,7 @@ func Parse(name string, src []byte) (*Template, error) {
 		name:    name,
 		dir:     filepath.Dir(name),
 		sources: map[string]string{},
+		prefix:  "mailscript." + randomID()[:16] + ".",
 	}
 	t.set = template.New("mailscript").Option("missingkey=error").Funcs(stubFuncs)
 	if err := t.parse(src); err != nil {
@@ -84,20 +95,105 @@ func (t *Template) errorf(line, col int, format string, args ...any) *Error {
 	return &Error{File: t.name, Line: line, Col: col, Err: fmt.Errorf(format, args...)}
 }
 
-// addPiece parses text as a new piece starting at the given file position.
-// header marks header field values: their folding line breaks are unfolded.
-func (t *Template) addPiece(text string, line, col, indent int, header bool) (int, error) {
-	p := piece{name: "p" + strconv.Itoa(len(t.pieces)), line: line, col: col, indent: indent}
+// addPiece parses text as a new piece placed in the file as p says (line,
+// col, indent or posMap). header marks header field values: their folding
+// line breaks are unfolded.
+func (t *Template) addPiece(p piece, text string, header bool) (int, error) {
+	p.name = t.prefix + strconv.Itoa(len(t.pieces))
+	p.src = text
 	t.pieces = append(t.pieces, p)
+	i := len(t.pieces) - 1
 	t.sources[p.name] = text
 	tt, err := t.set.New(p.name).Parse(text)
 	if err != nil {
 		return 0, t.convertError(err)
 	}
-	if header && tt.Tree != nil && tt.Tree.Root != nil {
-		unfold(tt.Tree.Root)
+	if tt.Tree != nil && tt.Tree.Root != nil {
+		if header {
+			unfold(tt.Tree.Root)
+		}
+		if p.addr {
+			if err := t.markValues(&t.pieces[i], tt.Tree, tt.Tree.Root); err != nil {
+				return 0, err
+			}
+		}
 	}
-	return len(t.pieces) - 1, nil
+	t.pieces[i].tree = tt.Tree
+	return i, nil
+}
+
+// checkPieces makes sure that no {{define}} replaced a piece (their names
+// are random, so this cannot happen by accident).
+func (t *Template) checkPieces() error {
+	for i := range t.pieces {
+		p := &t.pieces[i]
+		if tt := t.set.Lookup(p.name); tt == nil || tt.Tree != p.tree {
+			return t.errorf(p.line, p.col, "define: a template replaced an internal piece")
+		}
+	}
+	return nil
+}
+
+// markFunc is the function that markValues appends to the pipeline of every
+// action that prints a value in an address field. Templates cannot call it:
+// it is not in the parse-time function set.
+const markFunc = "mailscriptValue_"
+
+// markValues rewrites the actions of an address field value so that their
+// output goes through markFunc, which records where each value lands in the
+// expanded field (see checkAddressValues). {{template}} is refused in
+// address fields: its output could not be told from template text.
+func (t *Template) markValues(p *piece, tree *parse.Tree, n parse.Node) error {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return nil
+		}
+		for _, c := range n.Nodes {
+			if err := t.markValues(p, tree, c); err != nil {
+				return err
+			}
+		}
+	case *parse.ActionNode:
+		if n.Pipe == nil || len(n.Pipe.Decl) > 0 {
+			return nil // an assignment prints nothing
+		}
+		pos := strconv.Itoa(int(n.Pos))
+		n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{
+			NodeType: parse.NodeCommand,
+			Pos:      n.Pos,
+			Args: []parse.Node{
+				parse.NewIdentifier(markFunc).SetTree(tree).SetPos(n.Pos),
+				&parse.StringNode{NodeType: parse.NodeString, Pos: n.Pos, Quoted: strconv.Quote(pos), Text: pos},
+			},
+		})
+	case *parse.IfNode:
+		return t.markBranches(p, tree, n.List, n.ElseList)
+	case *parse.RangeNode:
+		return t.markBranches(p, tree, n.List, n.ElseList)
+	case *parse.WithNode:
+		return t.markBranches(p, tree, n.List, n.ElseList)
+	case *parse.TemplateNode:
+		at := int(n.Pos)
+		if i := strings.LastIndex(p.src[:min(at, len(p.src))], "template"); i >= 0 {
+			at = i
+		}
+		line, col := p.posAt(at)
+		return &Error{File: t.name, Line: line, Col: col, Directive: "template",
+			Err: errors.New("not allowed in an address field (use {{chunk}}, {{addr}} or a value instead)")}
+	}
+	return nil
+}
+
+func (t *Template) markBranches(p *piece, tree *parse.Tree, lists ...*parse.ListNode) error {
+	for _, l := range lists {
+		if l != nil {
+			if err := t.markValues(p, tree, l); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // unfold removes the line breaks of folded header lines from the literal
@@ -224,7 +320,6 @@ func splitLines(s string) []string {
 func (t *Template) parse(src []byte) error {
 	s := string(src)
 	s = strings.TrimPrefix(s, "\ufeff")
-	t.rawFile = s
 	line := 1 // file line of s's first byte
 
 	// Front matter: the file starts with a "---" line and the YAML ends at
@@ -247,7 +342,14 @@ func (t *Template) parse(src []byte) error {
 		if !closed {
 			return t.errorf(1, 1, "front matter: no closing --- line")
 		}
-		if err := t.parseFrontMatter(yamlText.String()); err != nil {
+		t.front = yamlText.String()
+		t.frontLines = []int{0}
+		for i := 0; i < len(t.front); i++ {
+			if t.front[i] == '\n' {
+				t.frontLines = append(t.frontLines, i+1)
+			}
+		}
+		if err := t.parseFrontMatter(t.front); err != nil {
 			return err
 		}
 		s = rest
@@ -262,7 +364,7 @@ func (t *Template) parse(src []byte) error {
 header:
 	for {
 		if s == "" {
-			return nil // header only, empty body
+			return t.checkPieces() // header only, empty body
 		}
 		l, rest, _ := cutLine(s)
 		if l == "" {
@@ -272,7 +374,7 @@ header:
 		}
 		switch {
 		case strings.HasPrefix(l, "{{"):
-			i, err := t.addPiece(l, line, 1, 0, false)
+			i, err := t.addPiece(piece{line: line, col: 1}, l, false)
 			if err != nil {
 				return err
 			}
@@ -283,6 +385,9 @@ header:
 			return t.errorf(line, 1, "header: continuation line without a header field before it")
 		default:
 			colon := strings.IndexByte(l, ':')
+			if colon > maxFieldName && fieldNameChars(l[:colon]) {
+				return t.errorf(line, 1, "header: field name longer than %d characters", maxFieldName)
+			}
 			if colon <= 0 || !validFieldName(l[:colon]) {
 				if !sawField {
 					break header
@@ -310,20 +415,21 @@ header:
 				s = crest
 				line++
 			}
-			i, err := t.addPiece(value, startLine, vcol, 0, true)
+			canon := textproto.CanonicalMIMEHeaderKey(name)
+			i, err := t.addPiece(piece{line: startLine, col: vcol, addr: addressFields[canon]}, value, true)
 			if err != nil {
 				return err
 			}
-			t.items = append(t.items, item{kind: itemHeader, name: textproto.CanonicalMIMEHeaderKey(name), key: name, pieces: []int{i}, line: startLine, col: 1})
+			t.items = append(t.items, item{kind: itemHeader, name: canon, key: name, pieces: []int{i}, line: startLine, col: 1})
 		}
 	}
 
-	i, err := t.addPiece(s, line, 1, 0, false)
+	i, err := t.addPiece(piece{line: line, col: 1}, s, false)
 	if err != nil {
 		return err
 	}
 	t.items = append(t.items, item{kind: itemBody, pieces: []int{i}, line: line, col: 1})
-	return nil
+	return t.checkPieces()
 }
 
 // cutLine returns the first line of s without its line ending, the rest, and
@@ -339,9 +445,19 @@ func cutLine(s string) (line, rest string, ok bool) {
 	return strings.TrimSuffix(s[:i], "\r"), s[i+1:], true
 }
 
+// maxFieldName bounds header field names: the header writer (go-message)
+// cannot fold a field whose name leaves no room on its first line.
+const maxFieldName = 70
+
 // validFieldName reports whether s is an RFC 5322 field name: printable
-// US-ASCII except colon.
+// US-ASCII except colon, at most maxFieldName long.
 func validFieldName(s string) bool {
+	return len(s) <= maxFieldName && fieldNameChars(s)
+}
+
+// fieldNameChars reports whether s is made of printable US-ASCII except
+// colon.
+func fieldNameChars(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -431,7 +547,7 @@ func (t *Template) parseFrontMatter(text string) error {
 					continue
 				}
 				if !validFieldName(hk.Value) {
-					return t.errorf(hk.Line+1, hk.Column, "front matter: headers: invalid header name %q", hk.Value)
+					return t.errorf(hk.Line+1, hk.Column, "front matter: headers: invalid header name %q (printable ASCII except \":\", at most %d characters)", hk.Value, maxFieldName)
 				}
 				it, err := t.frontValue(itemHeader, textproto.CanonicalMIMEHeaderKey(hk.Value), "headers: "+hk.Value, hk, hv, false)
 				if err != nil {
@@ -456,6 +572,12 @@ func (t *Template) frontValue(kind itemKind, name, key string, k, v *yaml.Node, 
 	var nodes []*yaml.Node
 	switch {
 	case v.Kind == yaml.ScalarNode && v.Tag == "!!null":
+		// A null value ("key:", "key: ~") is an empty string.
+		i, err := t.addPiece(piece{line: it.line, col: it.col}, "", false)
+		if err != nil {
+			return it, err
+		}
+		it.pieces = append(it.pieces, i)
 		return it, nil
 	case v.Kind == yaml.ScalarNode:
 		nodes = []*yaml.Node{v}
@@ -474,17 +596,9 @@ func (t *Template) frontValue(kind itemKind, name, key string, k, v *yaml.Node, 
 		return it, t.errorf(v.Line+1, v.Column, "front matter: %s: expected a string", key)
 	}
 	for _, n := range nodes {
-		line, col, indent := n.Line+1, n.Column, 0
-		switch {
-		case n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0:
-			col++
-		case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
-			// The content starts on the line after the indicator.
-			line++
-			indent = t.blockIndent(line)
-			col = indent + 1
-		}
-		i, err := t.addPiece(n.Value, line, col, indent, kind == itemHeader)
+		p := t.scalarPiece(n)
+		p.addr = kind == itemHeader && addressFields[name]
+		i, err := t.addPiece(p, n.Value, kind == itemHeader)
 		if err != nil {
 			return it, err
 		}
@@ -493,13 +607,214 @@ func (t *Template) frontValue(kind itemKind, name, key string, k, v *yaml.Node, 
 	return it, nil
 }
 
-// blockIndent returns the indentation of a file line (used for YAML block
-// scalars, whose indentation YAML removes). It is only an estimate for
-// position reporting.
-func (t *Template) blockIndent(fileLine int) int {
-	src := t.rawFile
-	l := nthLine(src, fileLine)
-	return len(l) - len(strings.TrimLeft(l, " "))
+// scalarPiece places a YAML scalar's value in the file: every byte of the
+// value is mapped to the file byte it comes from (through quoting, escapes,
+// folding and block indentation). When that fails, the piece is marked
+// approx and every position in it is reported at the start of the value.
+func (t *Template) scalarPiece(n *yaml.Node) piece {
+	p := piece{line: n.Line + 1, col: n.Column}
+	start, ok := t.frontOffset(n.Line, n.Column)
+	if !ok {
+		p.approx = true
+		return p
+	}
+	p.line, p.col = t.frontPos(start)
+	// A tag (!!str) or an anchor (&a) may come before the value.
+	for start < len(t.front) && (t.front[start] == '!' || t.front[start] == '&') {
+		for start < len(t.front) && !strings.ContainsRune(" \t\n", rune(t.front[start])) {
+			start++
+		}
+		for start < len(t.front) && strings.ContainsRune(" \t\n", rune(t.front[start])) {
+			start++
+		}
+	}
+	offs := alignScalar(t.front, start, n.Value, n.Style)
+	if offs == nil {
+		p.approx = true
+		return p
+	}
+	p.posMap = make([]filePos, len(offs))
+	for j, o := range offs {
+		p.posMap[j].line, p.posMap[j].col = t.frontPos(o)
+	}
+	p.line, p.col = p.posMap[0].line, p.posMap[0].col
+	return p
+}
+
+// frontOffset converts a YAML position (1-based line, 1-based column in
+// characters) to a byte offset in the front matter text.
+func (t *Template) frontOffset(line, col int) (int, bool) {
+	if line < 1 || line > len(t.frontLines) || col < 1 {
+		return 0, false
+	}
+	o := t.frontLines[line-1]
+	for k := 1; k < col; k++ {
+		if o >= len(t.front) || t.front[o] == '\n' {
+			return 0, false
+		}
+		_, size := utf8.DecodeRuneInString(t.front[o:])
+		o += size
+	}
+	return o, true
+}
+
+// frontPos converts a byte offset in the front matter text to a file line
+// and 1-based byte column. The front matter starts on the file's line 2.
+func (t *Template) frontPos(o int) (int, int) {
+	i := sort.Search(len(t.frontLines), func(i int) bool { return t.frontLines[i] > o }) - 1
+	return i + 2, o - t.frontLines[i] + 1
+}
+
+// alignScalar maps every byte of val, the value of a YAML scalar of the
+// given style whose text starts at src[start] (its first character, quote or
+// block indicator), to the offset in src it comes from. It returns
+// len(val)+1 offsets, or nil when the value and the text do not line up.
+func alignScalar(src string, start int, val string, style yaml.Style) []int {
+	offs := make([]int, len(val)+1)
+	block := style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0
+	dq := style&yaml.DoubleQuotedStyle != 0
+	sq := style&yaml.SingleQuotedStyle != 0
+	i, indent := start, 0
+	skipIndent := func() {
+		for k := 0; k < indent && i < len(src) && src[i] == ' '; k++ {
+			i++
+		}
+	}
+	switch {
+	case block:
+		// The content starts on the line after the indicator; its
+		// indentation is that of its first non-blank line.
+		nl := strings.IndexByte(src[i:], '\n')
+		if nl < 0 {
+			return nil
+		}
+		i += nl + 1
+		for k := i; k < len(src); {
+			l := src[k:]
+			if e := strings.IndexByte(l, '\n'); e >= 0 {
+				l = l[:e]
+			}
+			if strings.TrimLeft(l, " ") != "" {
+				indent = len(l) - len(strings.TrimLeft(l, " "))
+				break
+			}
+			k += len(l) + 1
+		}
+		skipIndent()
+	case dq, sq:
+		i++
+	}
+	j := 0
+	for j < len(val) && i < len(src) {
+		c := src[i]
+		if c == '\n' || !block && (c == ' ' || c == '\t') && foldsHere(src[i:]) {
+			// A line break, folded into a space or kept as line
+			// breaks; with the trailing white space before it and the
+			// indentation after it.
+			brk := i
+			if block {
+				for i < len(src) && src[i] == '\n' {
+					i++
+					skipIndent()
+				}
+			} else {
+				for i < len(src) && (src[i] == ' ' || src[i] == '\t' || src[i] == '\n') {
+					i++
+				}
+			}
+			switch {
+			case val[j] == ' ' && style&yaml.LiteralStyle == 0:
+				offs[j] = brk
+				j++
+			case val[j] == '\n':
+				for j < len(val) && val[j] == '\n' {
+					offs[j] = brk
+					j++
+				}
+			default:
+				return nil
+			}
+			continue
+		}
+		switch {
+		case dq && c == '\\':
+			if i+1 >= len(src) {
+				return nil
+			}
+			if src[i+1] == '\n' { // escaped line break: nothing
+				i += 2
+				for i < len(src) && (src[i] == ' ' || src[i] == '\t') {
+					i++
+				}
+				continue
+			}
+			r, n := yamlEscape(src[i+1:])
+			if n == 0 {
+				return nil
+			}
+			enc := string(r)
+			if !strings.HasPrefix(val[j:], enc) {
+				return nil
+			}
+			for k := range len(enc) {
+				offs[j+k] = i
+			}
+			j += len(enc)
+			i += 1 + n
+		case dq && c == '"':
+			return nil // the closing quote before the end of the value
+		case sq && c == '\'':
+			if i+1 >= len(src) || src[i+1] != '\'' || val[j] != '\'' {
+				return nil
+			}
+			offs[j] = i
+			j++
+			i += 2
+		case c != val[j]:
+			return nil
+		default:
+			offs[j] = i
+			j++
+			i++
+		}
+	}
+	for ; j < len(val); j++ {
+		if !block || val[j] != '\n' { // trailing line breaks of a block scalar at the end of the front matter
+			return nil
+		}
+		offs[j] = len(src) - 1
+	}
+	offs[len(val)] = min(i, max(len(src)-1, 0))
+	return offs
+}
+
+// foldsHere reports whether s starts with white space up to a line break.
+func foldsHere(s string) bool {
+	t := strings.TrimLeft(s, " \t")
+	return t != "" && t[0] == '\n'
+}
+
+// yamlEscape decodes the YAML double-quoted escape sequence at the start of
+// s (after the backslash) and returns the rune and the bytes it used, or 0
+// bytes when it is not one.
+func yamlEscape(s string) (rune, int) {
+	if s == "" {
+		return 0, 0
+	}
+	simple := map[byte]rune{'0': 0, 'a': 7, 'b': 8, 't': 9, '\t': 9, 'n': 10, 'v': 11, 'f': 12, 'r': 13,
+		'e': 27, ' ': ' ', '"': '"', '/': '/', '\\': '\\', 'N': 0x85, '_': 0xa0, 'L': 0x2028, 'P': 0x2029}
+	if r, ok := simple[s[0]]; ok {
+		return r, 1
+	}
+	n := map[byte]int{'x': 2, 'u': 4, 'U': 8}[s[0]]
+	if n == 0 || len(s) < 1+n {
+		return 0, 0
+	}
+	v, err := strconv.ParseUint(s[1:1+n], 16, 32)
+	if err != nil {
+		return 0, 0
+	}
+	return rune(v), 1 + n
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)

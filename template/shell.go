@@ -7,19 +7,23 @@ import (
 
 	"os"
 	"os/exec"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
 )
 
-// shellDenied are environment variables that values never set under their
-// plain name, because they change how the shell or the programs it runs
-// behave. Values are always available as MAILSCRIPT_VAR_name.
+// plainEnvName matches the value names that are also exported under their
+// plain name: lower case only, because upper-case names are where programs
+// look for their settings (PATH, IFS, LD_PRELOAD, NODE_OPTIONS, PERL5OPT,
+// PYTHONPATH, GIT_SSH_COMMAND...), and a value must never set one.
+var plainEnvName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// shellDenied are lower-case names that programs still read settings from:
+// values never set them under their plain name.
 var shellDenied = map[string]bool{
-	"ENV": true, "BASH_ENV": true, "IFS": true, "PATH": true, "CDPATH": true,
-	"PS4": true, "SHELLOPTS": true, "BASHOPTS": true, "HOME": true, "SHELL": true,
-	"GCONV_PATH": true, "HOSTALIASES": true, "LOCALDOMAIN": true, "RES_OPTIONS": true,
-	"TMPDIR": true, "PWD": true, "OLDPWD": true,
+	"http_proxy": true, "https_proxy": true, "ftp_proxy": true, "all_proxy": true,
+	"no_proxy": true, "rsync_proxy": true, "socks_proxy": true,
 }
 
 // maxShellOutput bounds what one command may print on stdout.
@@ -27,9 +31,9 @@ const maxShellOutput = 16 << 20
 
 // sh runs command through "sh -c" in the template's directory. Values reach
 // the command only as environment variables: each value is exported as
-// MAILSCRIPT_VAR_name and, unless that would override the environment
-// mailscript was started with or a variable that changes how programs run,
-// as name.
+// MAILSCRIPT_VAR_name and, when name is lower case ([a-z][a-z0-9_]*), is not
+// in the environment mailscript was started with and is not a proxy
+// setting, also as name.
 func (x *expansion) sh(command string) (string, error) {
 	timeout := x.opts.ShellTimeout
 	if timeout <= 0 {
@@ -76,11 +80,18 @@ func stderrNote(w *capWriter) string {
 }
 
 func (x *expansion) shellEnv() []string {
-	base := os.Environ()
-	inEnv := make(map[string]bool, len(base))
-	for _, kv := range base {
+	hide := make(map[string]bool, len(x.opts.HideEnv))
+	for _, k := range x.opts.HideEnv {
+		hide[k] = true
+	}
+	var base []string
+	inEnv := map[string]bool{}
+	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		inEnv[k] = true
+		if !hide[k] {
+			base = append(base, kv)
+		}
 	}
 	names := make([]string, 0, len(x.vals))
 	for k := range x.vals {
@@ -94,7 +105,7 @@ func (x *expansion) shellEnv() []string {
 			continue // cannot be passed in the environment
 		}
 		env = append(env, "MAILSCRIPT_VAR_"+k+"="+v)
-		if !inEnv[k] && !shellDenied[k] && !strings.HasPrefix(k, "LD_") && !strings.HasPrefix(k, "MAILSCRIPT_") {
+		if plainEnvName.MatchString(k) && !inEnv[k] && !shellDenied[k] {
 			env = append(env, k+"="+v)
 		}
 	}

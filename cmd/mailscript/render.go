@@ -30,7 +30,7 @@ Examples:
 			if len(args) != 1 {
 				return usageErrorf("render: want exactly one TEMPLATE, got %d arguments", len(args))
 			}
-			m, err := expand(args[0], vars)
+			m, err := expand(args[0], vars, nil)
 			if err != nil {
 				return err
 			}
@@ -47,12 +47,14 @@ Examples:
 }
 
 // expand parses and expands a template file with the given values.
-func expand(path string, vars map[string]string) (*template.Message, error) {
+// hideEnv names environment variables (a password) that the template's
+// shell commands must not see.
+func expand(path string, vars map[string]string, hideEnv []string) (*template.Message, error) {
 	t, err := template.ParseFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return t.Expand(template.Options{Vars: vars})
+	return t.Expand(template.Options{Vars: vars, HideEnv: hideEnv})
 }
 
 // writeFileAtomic renders m into a temporary file beside path and renames

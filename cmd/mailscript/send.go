@@ -98,7 +98,11 @@ func (o *sendOptions) register(fs *flag.FlagSet) {
 }
 
 func (o *sendOptions) send(e *env, path string) error {
-	m, err := expand(path, o.vars)
+	var hide []string
+	if o.passwordEnv != "" {
+		hide = append(hide, o.passwordEnv)
+	}
+	m, err := expand(path, o.vars, hide)
 	if err != nil {
 		return err
 	}
