@@ -28,28 +28,80 @@ const (
 	DefaultDotTimeout     = 10 * time.Minute // the reply to the final dot (RFC 5321 §4.5.3.2.6), when neither Timeout nor DataTimeout is set
 )
 
+// MechanismAuto as Config.Mechanism picks the strongest mechanism the server
+// offers (see [auth.Choose]).
+const MechanismAuto = "AUTO"
+
 // Config says where and how to connect.
 type Config struct {
 	Endpoint Endpoint       // the server, from ParseURL
 	TLS      TLSMode        // "" = Endpoint.TLS (and STARTTLS when that is empty too)
 	RootCAs  *x509.CertPool // nil = the system roots
-	// Mechanism is the SASL mechanism: "" = no AUTH; "PLAIN", "LOGIN",
-	// "CRAM-MD5" or "CRAM-SHA1" (any case).
+	// ServerName is the name the certificate is checked against and sent
+	// in SNI; "" = Endpoint.Host.
+	ServerName string
+	// MinTLSVersion is the lowest TLS version accepted, e.g.
+	// tls.VersionTLS13; 0 = TLS 1.2.
+	MinTLSVersion uint16
+	// ClientCerts are presented when the server asks for a certificate
+	// (see LoadClientCert); EXTERNAL authenticates with it.
+	ClientCerts []tls.Certificate
+	// PinSHA256 lists accepted SHA-256 fingerprints of the server's leaf
+	// certificate (hex, with or without colons). When set, the pin is
+	// verified instead of the chain: for self-signed servers.
+	PinSHA256 []string
+	// InsecureSkipVerify accepts any certificate. It is an explicit opt-in
+	// and the transcript says so loudly ("***").
+	InsecureSkipVerify bool
+
+	// Mechanism is the SASL mechanism: "" = no AUTH; MechanismAuto
+	// ("AUTO") = the strongest the server offers that the credentials
+	// given allow (never a cleartext one without TLS); or one of
+	// auth.Mechanisms() (any case).
 	Mechanism string
 	Username  string
 	Password  secret.Secret
+	// Token is the OAuth 2.0 access token for XOAUTH2 and OAUTHBEARER.
+	Token secret.Secret
+	// Authzid is the SASL authorization identity ("" = the user's own).
+	Authzid string
+	// Domain is the NTLM user domain (or give Username as `DOMAIN\user`).
+	Domain string
+	// Trace is the ANONYMOUS trace information.
+	Trace string
+	// ChannelBinding forces the SCRAM-*-PLUS channel binding type
+	// ("tls-exporter" or "tls-server-end-point"); "" = by TLS version.
+	ChannelBinding string
 	// AllowInsecureAuth allows AUTH over a connection without TLS to a
 	// host that is not loopback. (To loopback it is always allowed.)
 	AllowInsecureAuth bool
+
 	// LocalName is the EHLO name. "" = the machine's fully qualified name,
 	// or an address literal such as "[192.0.2.1]" when it has none.
 	LocalName string
+	// LocalAddr is the source address to bind: an IP address, or IP:port.
+	LocalAddr string
+	// QuitAfter stops Dial after a stage and leaves the client there:
+	// StageConnect (after the greeting), StageEHLO (the first EHLO),
+	// "tls" / StageStartTLS (after STARTTLS and the second EHLO, or the
+	// EHLO inside implicit TLS), StageAuth; "" = the whole session. For
+	// StageMail and StageRcpt use Client.Verify. Close sends QUIT.
+	QuitAfter Stage
+	// DSN asks for delivery status notifications (RFC 3461) for every
+	// message, when the server offers DSN; SendOptions.DSN overrides it.
+	DSN *DSN
+
 	// Transcript receives a human-readable log of the session (nil = none):
 	// "->"/"<-" client/server lines in clear, "~>"/"<~" inside TLS, "==="
 	// notes, "***" errors, and "##" below each SASL line its decoded form
-	// with secrets masked. The message body is elided after its headers.
-	// The password never appears in it, in clear or in base64.
+	// with secrets masked. The message body is elided after its headers
+	// unless TranscriptBody. The password and token never appear in it, in
+	// clear or in base64.
 	Transcript io.Writer
+	// TranscriptBody logs the message body too.
+	TranscriptBody bool
+	// Timestamps prefixes each transcript line with the time (HH:MM:SS.mmm).
+	Timestamps bool
 	// Timeout bounds connecting, each command and each write (0 =
 	// DefaultConnectTimeout and DefaultCommandTimeout), and also the wait
 	// for the reply to the final dot unless DataTimeout is set.
@@ -61,32 +113,56 @@ type Config struct {
 
 	// dial replaces net.Dialer.DialContext in tests.
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// now replaces time.Now in tests.
+	now func() time.Time
 }
 
-// Client is a connection to an SMTP server, ready to send messages one at a
-// time. It is not safe for concurrent use.
+// StageTLS is the QuitAfter value "tls": stop once TLS is up.
+const StageTLS Stage = "tls"
+
+// Client is a connection to an SMTP (or LMTP) server, ready to send
+// messages one at a time. It is not safe for concurrent use.
 type Client struct {
 	c          *conn
 	tr         *transcript
+	lmtp       bool
 	ext        map[string]string // EHLO keywords (upper case) and parameters
 	mechs      []string          // AUTH mechanisms offered, upper case, in order
 	cmdTimeout time.Duration
 	dotTimeout time.Duration
+	dsn        *DSN
 	broken     error // set when the connection can no longer be used
 	closed     bool
+
+	// What the session showed, for Probe.
+	greeting  *Reply
+	clearExt  map[string]string // EHLO before TLS (nil with implicit TLS)
+	clearMech []string
+	authMech  string // the mechanism used, after AUTH
+	stopped   Stage  // the QuitAfter stage Dial stopped at
 }
 
 // Dial connects to the server and prepares the session: it reads the
-// greeting, sends EHLO, runs STARTTLS when the TLS mode is STARTTLS
-// (failing before any credential is sent when the server does not offer it)
-// and EHLO again, then authenticates when Config.Mechanism is set. AUTH is
-// refused, before anything is sent, over a connection without TLS to a
-// host that is not loopback (unless Config.AllowInsecureAuth) and when the
-// server does not offer the mechanism ([*MechanismError]).
+// greeting, sends EHLO (LHLO for LMTP), runs STARTTLS when the TLS mode is
+// STARTTLS (failing before any credential is sent when the server does not
+// offer it) and EHLO again, then authenticates when Config.Mechanism is set.
+// AUTH is refused, before anything is sent, over a connection without TLS
+// to a host that is not loopback (unless Config.AllowInsecureAuth) and when
+// the server does not offer the mechanism ([*MechanismError]). With
+// Config.QuitAfter it stops after that stage.
 //
 // ctx bounds Dial only; the Client outlives it. Every error is an [*Error].
 // On error the connection is closed (after QUIT when it is still usable).
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	c, err := dial(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// dial is Dial, returning the (closed) client on error too, for Probe.
+func dial(ctx context.Context, cfg Config) (*Client, error) {
 	mode := cfg.TLS
 	if mode == "" {
 		mode = cfg.Endpoint.TLS
@@ -97,17 +173,31 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if _, err := ParseTLSMode(string(mode)); err != nil {
 		return nil, &Error{Stage: StageConnect, Err: err}
 	}
-	if cfg.Endpoint.Host == "" || cfg.Endpoint.Port == "" {
+	if cfg.Endpoint.Socket == "" && (cfg.Endpoint.Host == "" || cfg.Endpoint.Port == "") {
 		return nil, &Error{Stage: StageConnect, Err: errors.New("no server host and port")}
 	}
 	if strings.ContainsAny(cfg.LocalName, " \t\r\n") {
 		return nil, &Error{Stage: StageEHLO, Err: fmt.Errorf("bad EHLO name %q", cfg.LocalName)}
 	}
-	var sc sasl.Client
-	if cfg.Mechanism != "" {
-		var err error
-		if sc, err = auth.New(cfg.Mechanism, cfg.Username, cfg.Password); err != nil {
-			return nil, &Error{Stage: StageAuth, Err: err}
+	switch cfg.QuitAfter {
+	case "", StageConnect, StageEHLO, StageTLS, StageStartTLS, StageAuth, StageMail, StageRcpt:
+	default:
+		return nil, &Error{Stage: StageConnect, Err: fmt.Errorf("bad quit-after stage %q (want connect, ehlo, tls, auth, mail or rcpt)", cfg.QuitAfter)}
+	}
+	if err := cfg.DSN.check(); err != nil {
+		return nil, &Error{Stage: StageMail, Err: err}
+	}
+	if err := checkMechanism(cfg, mode); err != nil {
+		return nil, &Error{Stage: StageAuth, Err: err}
+	}
+	setup, err := tlsConfig(cfg)
+	if err != nil {
+		return nil, &Error{Stage: StageConnect, Err: err}
+	}
+	var localAddr net.Addr
+	if cfg.LocalAddr != "" {
+		if localAddr, err = parseLocalAddr(cfg.LocalAddr); err != nil {
+			return nil, &Error{Stage: StageConnect, Err: err}
 		}
 	}
 
@@ -118,17 +208,27 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.DataTimeout > 0 {
 		dotTimeout = cfg.DataTimeout
 	}
-	scrub := newScrubber(cfg.Password)
+	scrub := newScrubber(cfg.Password, cfg.Token)
 	tr := newTranscript(cfg.Transcript, scrub)
+	if tr != nil {
+		tr.body = cfg.TranscriptBody
+		if cfg.Timestamps {
+			tr.now = time.Now
+			if cfg.now != nil {
+				tr.now = cfg.now
+			}
+		}
+	}
 
 	addr := cfg.Endpoint.Addr()
+	network := cfg.Endpoint.network()
 	tr.notef("Trying %s...", addr)
-	dial := cfg.dial
-	if dial == nil {
-		dial = (&net.Dialer{Timeout: connectTimeout}).DialContext
+	dialFn := cfg.dial
+	if dialFn == nil {
+		dialFn = (&net.Dialer{Timeout: connectTimeout, LocalAddr: localAddr}).DialContext
 	}
 	dctx, cancel := context.WithTimeout(ctx, connectTimeout)
-	raw, err := dial(dctx, "tcp", addr)
+	raw, err := dialFn(dctx, network, addr)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -138,16 +238,18 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		tr.error(e)
 		return nil, e
 	}
-	tr.notef("Connected to %s", raw.RemoteAddr())
+	tr.notef("Connected to %s", remoteName(raw.RemoteAddr(), addr))
 
 	c := &Client{
 		c:          newConn(raw, tr, scrub, cmdTimeout),
 		tr:         tr,
+		lmtp:       cfg.Endpoint.LMTP(),
 		cmdTimeout: cmdTimeout,
 		dotTimeout: dotTimeout,
+		dsn:        cfg.DSN,
 	}
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
-	err = c.open(ctx, cfg, mode, sc, connectTimeout)
+	err = c.open(ctx, cfg, mode, setup, connectTimeout)
 	if !stop() && err == nil {
 		err = &Error{Stage: StageAuth, Err: ctx.Err()}
 		c.broken = err
@@ -155,23 +257,90 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		c.fail(err)
 		c.Close()
-		return nil, err
+		return c, err
 	}
 	return c, nil
 }
 
-// open runs the session up to and including AUTH.
-func (c *Client) open(ctx context.Context, cfg Config, mode TLSMode, sc sasl.Client, connectTimeout time.Duration) error {
-	tlsConfig := &tls.Config{
-		ServerName: cfg.Endpoint.Host,
-		RootCAs:    cfg.RootCAs,
-		MinVersion: tls.VersionTLS12,
+// checkMechanism refuses, before connecting, a mechanism that is unknown or
+// lacks the inputs it needs.
+func checkMechanism(cfg Config, mode TLSMode) error {
+	mech := strings.ToUpper(cfg.Mechanism)
+	switch {
+	case mech == "":
+		return nil
+	case mech == MechanismAuto:
+		if cfg.Password.IsZero() && cfg.Token.IsZero() && len(cfg.ClientCerts) == 0 {
+			return errors.New("AUTO needs a password, a token or a client certificate")
+		}
+		return nil
+	case strings.HasSuffix(mech, "-PLUS"):
+		if mode == TLSNone {
+			return fmt.Errorf("%s needs TLS (channel binding)", mech)
+		}
+		if auth.Known(mech) {
+			mech = strings.TrimSuffix(mech, "-PLUS") // the channel is checked once TLS is up
+		}
 	}
+	if _, err := auth.NewClient(mech, authOptions(cfg, nil)); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "auth: "))
+	}
+	return nil
+}
+
+func authOptions(cfg Config, st *tls.ConnectionState) auth.Options {
+	port, _ := strconv.Atoi(cfg.Endpoint.Port)
+	host := cfg.ServerName
+	if host == "" {
+		host = cfg.Endpoint.Host
+	}
+	return auth.Options{
+		Username: cfg.Username, Password: cfg.Password, Token: cfg.Token, Authzid: cfg.Authzid,
+		Host: host, Port: port, Domain: cfg.Domain, Trace: cfg.Trace,
+		TLS: st, ChannelBinding: cfg.ChannelBinding,
+	}
+}
+
+func parseLocalAddr(s string) (net.Addr, error) {
+	host, port := s, "0"
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		host, port = h, p
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	n, err := strconv.Atoi(port)
+	if ip == nil || err != nil || n < 0 || n > 65535 {
+		return nil, fmt.Errorf("bad local address %q: want an IP address or IP:port", s)
+	}
+	return &net.TCPAddr{IP: ip, Port: n}, nil
+}
+
+func remoteName(a net.Addr, fallback string) string {
+	if a == nil || a.String() == "" || a.String() == "@" {
+		return fallback
+	}
+	return a.String()
+}
+
+// stopAt reports whether Dial stops after stage s.
+func stopAt(cfg Config, s Stage) bool {
+	q := cfg.QuitAfter
+	if q == StageStartTLS {
+		q = StageTLS
+	}
+	return q == s
+}
+
+// open runs the session up to and including AUTH.
+func (c *Client) open(ctx context.Context, cfg Config, mode TLSMode, setup *tlsSetup, connectTimeout time.Duration) error {
 	if mode == TLSImplicit {
-		if err := c.c.startTLS(ctx, tlsConfig, connectTimeout); err != nil {
+		if err := c.c.startTLS(ctx, setup, connectTimeout); err != nil {
 			var rh tls.RecordHeaderError
 			if errors.As(err, &rh) {
-				err = fmt.Errorf("%w (the server answered in clear text: this port may expect STARTTLS, not implicit TLS)", err)
+				if looksLikeSMTP(rh.RecordHeader[:]) {
+					err = fmt.Errorf("%w (%w: the server answered in clear text %q: this port expects STARTTLS or no TLS, use smtp:// / --tls starttls)", err, ErrTLSModeMismatch, rh.RecordHeader[:])
+				} else {
+					err = fmt.Errorf("%w (%w: the server answered in clear text: this port may expect STARTTLS, use smtp:// / --tls starttls)", err, ErrTLSModeMismatch)
+				}
 			}
 			return c.error(ctx, StageConnect, nil, err)
 		}
@@ -181,12 +350,23 @@ func (c *Client) open(ctx context.Context, cfg Config, mode TLSMode, sc sasl.Cli
 	if err != nil {
 		var ne net.Error
 		if mode != TLSImplicit && errors.As(err, &ne) && ne.Timeout() {
-			err = fmt.Errorf("%w (no greeting: the port may expect implicit TLS)", err)
+			hint := "the port may expect implicit TLS"
+			if cfg.dial == nil && cfg.Endpoint.Socket == "" && speaksTLS(ctx, cfg, connectTimeout) {
+				hint = "this port speaks TLS from the first byte: use smtps:// / --tls implicit"
+				err = fmt.Errorf("%w (%w: no greeting: %s)", err, ErrTLSModeMismatch, hint)
+			} else {
+				err = fmt.Errorf("%w (no greeting: %s)", err, hint)
+			}
 		}
 		return c.error(ctx, StageGreeting, nil, err)
 	}
+	c.greeting = r
 	if r.Code != 220 {
 		return c.error(ctx, StageGreeting, r, nil)
+	}
+	if stopAt(cfg, StageConnect) {
+		c.stopped = StageConnect
+		return nil
 	}
 
 	name := cfg.LocalName
@@ -195,6 +375,13 @@ func (c *Client) open(ctx context.Context, cfg Config, mode TLSMode, sc sasl.Cli
 	}
 	if err := c.hello(ctx, name); err != nil {
 		return err
+	}
+	if mode != TLSImplicit {
+		c.clearExt, c.clearMech = c.ext, c.mechs
+	}
+	if stopAt(cfg, StageEHLO) {
+		c.stopped = StageEHLO
+		return nil
 	}
 
 	if mode == TLSStartTLS {
@@ -211,18 +398,49 @@ func (c *Client) open(ctx context.Context, cfg Config, mode TLSMode, sc sasl.Cli
 		if c.c.br.Buffered() > 0 {
 			return c.error(ctx, StageStartTLS, nil, ErrSTARTTLSInjection)
 		}
-		if err := c.c.startTLS(ctx, tlsConfig, c.cmdTimeout); err != nil {
+		if err := c.c.startTLS(ctx, setup, c.cmdTimeout); err != nil {
 			return c.error(ctx, StageStartTLS, nil, err)
 		}
 		if err := c.hello(ctx, name); err != nil {
 			return err
 		}
 	}
+	if stopAt(cfg, StageTLS) {
+		c.stopped = StageTLS
+		return nil
+	}
 
-	if sc != nil {
-		return c.auth(ctx, cfg, sc)
+	if cfg.Mechanism != "" {
+		if err := c.authenticate(ctx, cfg); err != nil {
+			return err
+		}
+	}
+	if stopAt(cfg, StageAuth) {
+		c.stopped = StageAuth
 	}
 	return nil
+}
+
+// looksLikeSMTP reports whether the first bytes a server sent look like an
+// SMTP reply ("220", "421", "554") rather than a TLS record.
+func looksLikeSMTP(b []byte) bool {
+	return len(b) >= 3 && b[0] >= '2' && b[0] <= '5' && b[1] >= '0' && b[1] <= '9' && b[2] >= '0' && b[2] <= '9'
+}
+
+// speaksTLS checks, on a new connection, whether the port answers a TLS
+// handshake: the reason a plain connection got no greeting. Nothing but a
+// ClientHello is sent; the certificate is not judged.
+func speaksTLS(ctx context.Context, cfg Config, timeout time.Duration) bool {
+	timeout = min(timeout, 5*time.Second)
+	d := &net.Dialer{Timeout: timeout}
+	raw, err := d.DialContext(ctx, cfg.Endpoint.network(), cfg.Endpoint.Addr())
+	if err != nil {
+		return false
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(timeout))
+	tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, ServerName: cfg.Endpoint.Host})
+	return tc.HandshakeContext(ctx) == nil
 }
 
 // error builds the Error for a failure at stage: from a reply when r is
@@ -250,14 +468,18 @@ func (c *Client) error(ctx context.Context, stage Stage, r *Reply, err error) *E
 // fail logs err to the transcript.
 func (c *Client) fail(err error) { c.tr.error(err) }
 
-// hello sends EHLO, falling back to HELO when the server does not know
-// EHLO, and records the extensions offered.
+// hello sends EHLO (LHLO for LMTP), falling back to HELO when an SMTP
+// server does not know EHLO, and records the extensions offered.
 func (c *Client) hello(ctx context.Context, name string) error {
-	r, err := c.c.cmd("EHLO "+name, "")
+	verb := "EHLO "
+	if c.lmtp {
+		verb = "LHLO "
+	}
+	r, err := c.c.cmd(verb+name, "")
 	if err != nil {
 		return c.error(ctx, StageEHLO, nil, err)
 	}
-	if r.Code == 500 || r.Code == 502 {
+	if !c.lmtp && (r.Code == 500 || r.Code == 502) {
 		r, err = c.c.cmd("HELO "+name, "")
 		if err != nil {
 			return c.error(ctx, StageEHLO, nil, err)
@@ -310,13 +532,35 @@ func parseEHLO(text string) (map[string]string, []string) {
 	return ext, mechs
 }
 
-// auth runs the SASL exchange (RFC 4954), logging each step base64 and
-// decoded with the secret masked.
-func (c *Client) auth(ctx context.Context, cfg Config, sc sasl.Client) error {
+// authenticate picks the mechanism (AUTO) or checks the one asked for,
+// builds its client with the TLS state, and runs AUTH.
+func (c *Client) authenticate(ctx context.Context, cfg Config) error {
 	if c.c.tlsConn == nil && !cfg.AllowInsecureAuth && !isLoopback(c.c.raw.RemoteAddr()) {
 		return &Error{Stage: StageAuth, Err: ErrInsecureAuth}
 	}
 	mech := strings.ToUpper(cfg.Mechanism)
+	var st *tls.ConnectionState
+	if c.c.tlsConn != nil {
+		s := c.c.tlsConn.ConnectionState()
+		st = &s
+	}
+	if mech == MechanismAuto {
+		m, err := auth.Choose(c.mechs, auth.Choice{
+			TLS:            st != nil,
+			AllowCleartext: cfg.AllowInsecureAuth,
+			Password:       !cfg.Password.IsZero(),
+			Token:          !cfg.Token.IsZero(),
+			ClientCert:     len(cfg.ClientCerts) > 0,
+		})
+		if err != nil {
+			if len(c.mechs) == 0 {
+				err = &MechanismError{Mechanism: MechanismAuto}
+			}
+			return &Error{Stage: StageAuth, Err: err}
+		}
+		c.tr.notef("AUTH AUTO: chose %s (offered: %s)", m, strings.Join(c.mechs, " "))
+		mech = m
+	}
 	offered := false
 	for _, m := range c.mechs {
 		offered = offered || m == mech
@@ -324,7 +568,23 @@ func (c *Client) auth(ctx context.Context, cfg Config, sc sasl.Client) error {
 	if !offered {
 		return &Error{Stage: StageAuth, Err: &MechanismError{Mechanism: mech, Offered: c.mechs}}
 	}
+	if strings.HasSuffix(mech, "-PLUS") && st == nil {
+		return &Error{Stage: StageAuth, Err: fmt.Errorf("auth: %s needs TLS (channel binding)", mech)}
+	}
+	sc, err := auth.NewClient(mech, authOptions(cfg, st))
+	if err != nil {
+		return &Error{Stage: StageAuth, Err: err}
+	}
+	if err := c.auth(ctx, mech, sc); err != nil {
+		return err
+	}
+	c.authMech = mech
+	return nil
+}
 
+// auth runs the SASL exchange (RFC 4954), logging each step base64 and
+// decoded with the secret masked.
+func (c *Client) auth(ctx context.Context, mech string, sc sasl.Client) error {
 	d, _ := sc.(auth.Describer)
 	describe := func(step int, fromServer bool, data []byte) (string, bool) {
 		if d != nil {
@@ -337,7 +597,7 @@ func (c *Client) auth(ctx context.Context, cfg Config, sc sasl.Client) error {
 	}
 	name, ir, err := sc.Start()
 	if err != nil {
-		return &Error{Stage: StageAuth, Err: err}
+		return &Error{Stage: StageAuth, Err: fmt.Errorf("%s: %w", mech, err)}
 	}
 	line, shown, text := "AUTH "+name, "", ""
 	if ir != nil {
@@ -369,9 +629,19 @@ func (c *Client) auth(ctx context.Context, cfg Config, sc sasl.Client) error {
 		}
 		switch r.Code {
 		case 235:
+			if v, ok := sc.(auth.Verifier); ok {
+				if err := v.Verified(); err != nil {
+					// The server let us in without proving itself: it may not
+					// be the server we think.
+					return &Error{Stage: StageAuth, Err: fmt.Errorf("%s: %w", mech, err)}
+				}
+			}
 			return nil
 		case 334:
 		default:
+			if se, ok := sc.(auth.ServerErrorer); ok && se.ServerError() != nil {
+				return c.error(ctx, StageAuth, r, fmt.Errorf("%s: %w", r, se.ServerError()))
+			}
 			return c.error(ctx, StageAuth, r, nil)
 		}
 		challenge := decodeChallenge(c.c.lastRaw)
@@ -491,149 +761,6 @@ func (c *Client) TLSState() (tls.ConnectionState, bool) {
 		return tls.ConnectionState{}, false
 	}
 	return c.c.tlsConn.ConnectionState(), true
-}
-
-// Send sends one message: MAIL FROM, RCPT TO for each recipient, DATA, the
-// message read from msg, and the final dot. It returns the server's reply
-// to the final dot.
-//
-// The message is checked before MAIL (in full when msg is an io.Seeker,
-// such as a spool file; its first megabyte otherwise): a bare CR or a line
-// over 998 octets is refused at stage data. Bare LFs become CRLF. SIZE is
-// declared when the size is known and the server offers it (and a message
-// over the server's limit is refused before MAIL); BODY=8BITMIME only when
-// the message has 8-bit bytes (or was too long to scan) and the server
-// offers it; SMTPUTF8 only for non-ASCII addresses. A message with 8-bit
-// bytes to a server that does not offer 8BITMIME is refused before MAIL
-// ([ErrNo8BitMIME] at stage mail), or, when they lie beyond the part
-// scanned, abandoned as below (at stage data).
-//
-// If any recipient is refused, Send resets the transaction (RSET), sends
-// nothing, and returns an error whose cause is a [*RcptError] listing every
-// refused recipient with its reply. If a problem is found in the message
-// while it is being sent, the connection is closed without the final dot,
-// so that the server discards what it got.
-//
-// ctx bounds this call: when it ends the connection is closed. Every error
-// is an [*Error]; after one that leaves the connection unusable, later
-// calls fail with [ErrBroken].
-func (c *Client) Send(ctx context.Context, from string, to []string, msg io.Reader) (reply *Reply, err error) {
-	defer func() {
-		if err != nil {
-			c.fail(err)
-		}
-	}()
-	if c.closed {
-		return nil, &Error{Stage: StageMail, Err: fmt.Errorf("%w: client closed", ErrBroken)}
-	}
-	if c.broken != nil {
-		return nil, &Error{Stage: StageMail, Err: ErrBroken}
-	}
-	if err := checkAddr(from, true); err != nil {
-		return nil, &Error{Stage: StageMail, Err: err}
-	}
-	if len(to) == 0 {
-		return nil, &Error{Stage: StageRcpt, Err: errors.New("no recipients")}
-	}
-	for _, rcpt := range to {
-		if err := checkAddr(rcpt, false); err != nil {
-			return nil, &Error{Stage: StageRcpt, Err: err}
-		}
-	}
-	body, info, err := prepare(msg)
-	if err != nil {
-		return nil, &Error{Stage: StageData, Err: err}
-	}
-
-	mail := "MAIL FROM:<" + from + ">"
-	_, has8BitMIME := c.ext["8BITMIME"]
-	switch {
-	case has8BitMIME && (info.eightBit || !info.complete):
-		mail += " BODY=8BITMIME"
-	case info.eightBit:
-		// RFC 6152 §3: no 8-bit data to a server that did not offer it.
-		return nil, &Error{Stage: StageMail, Err: ErrNo8BitMIME}
-	}
-	if v, ok := c.ext["SIZE"]; ok && info.complete {
-		if limit, err := strconv.ParseInt(v, 10, 64); err == nil && limit > 0 && info.size > limit {
-			return nil, &Error{Stage: StageMail, Err: fmt.Errorf("%w (%d octets, limit %d)", ErrTooBig, info.size, limit)}
-		}
-		mail += " SIZE=" + strconv.FormatInt(info.size, 10)
-	}
-	if !isASCII(from) || !allASCII(to) {
-		if _, ok := c.ext["SMTPUTF8"]; !ok {
-			return nil, &Error{Stage: StageMail, Err: ErrSMTPUTF8}
-		}
-		mail += " SMTPUTF8"
-	}
-
-	stop := context.AfterFunc(ctx, func() { c.c.raw.Close() })
-	defer stop()
-	return c.send(ctx, mail, to, body, has8BitMIME)
-}
-
-// send runs the transaction. When allow8Bit is false, an 8-bit byte found
-// while streaming (past the part prepare scanned) abandons the message.
-func (c *Client) send(ctx context.Context, mail string, to []string, body io.Reader, allow8Bit bool) (*Reply, error) {
-	r, err := c.c.cmd(mail, "")
-	if err != nil {
-		return nil, c.error(ctx, StageMail, nil, err)
-	}
-	if r.Code != 250 {
-		return nil, c.error(ctx, StageMail, r, nil)
-	}
-
-	re := &RcptError{Total: len(to)}
-	var worst *Reply
-	for _, rcpt := range to {
-		r, err := c.c.cmd("RCPT TO:<"+rcpt+">", "")
-		if err != nil {
-			return nil, c.error(ctx, StageRcpt, nil, err)
-		}
-		if r.Code == 421 {
-			return nil, c.error(ctx, StageRcpt, r, nil)
-		}
-		if r.Code != 250 && r.Code != 251 {
-			re.Refused = append(re.Refused, RefusedRecipient{Addr: rcpt, Reply: r})
-			if worst == nil || (worst.Code/100 == 4 && r.Code/100 == 5) {
-				worst = r
-			}
-		}
-	}
-	if len(re.Refused) > 0 {
-		e := c.error(ctx, StageRcpt, worst, re)
-		c.reset(ctx)
-		return nil, e
-	}
-
-	r, err = c.c.cmd("DATA", "")
-	if err != nil {
-		return nil, c.error(ctx, StageData, nil, err)
-	}
-	if r.Code != 354 {
-		e := c.error(ctx, StageData, r, nil)
-		c.reset(ctx)
-		return nil, e
-	}
-	dw := newDotWriter(c.c.bw, c.tr)
-	dw.refuse8Bit = !allow8Bit
-	if _, err := io.Copy(dw, body); err != nil {
-		return nil, c.abort(ctx, err)
-	}
-	if err := dw.finish(true); err != nil {
-		return nil, c.abort(ctx, err)
-	}
-	if err := c.c.flush(); err != nil {
-		return nil, c.abort(ctx, err)
-	}
-	r, err = c.c.readReply(c.dotTimeout)
-	if err != nil {
-		return nil, c.error(ctx, StageDot, nil, err)
-	}
-	if r.Code != 250 {
-		return nil, c.error(ctx, StageDot, r, nil)
-	}
-	return r, nil
 }
 
 // abort ends a DATA that cannot be completed: the connection is closed

@@ -761,8 +761,8 @@ func TestDialConfigErrors(t *testing.T) {
 	}{
 		{"no endpoint", Config{}, "connect: no server host and port"},
 		{"bad TLS mode", Config{Endpoint: Endpoint{Host: "h", Port: "25"}, TLS: "maybe"}, `connect: unknown TLS mode "maybe"`},
-		{"unknown mechanism", Config{Endpoint: Endpoint{Host: "h", Port: "25"}, Mechanism: "NTLMv9", Username: "a", Password: secret.New("b")}, "auth: auth: unknown mechanism"},
-		{"no password", Config{Endpoint: Endpoint{Host: "h", Port: "25"}, Mechanism: "PLAIN", Username: "a"}, "auth: auth: PLAIN needs a password"},
+		{"unknown mechanism", Config{Endpoint: Endpoint{Host: "h", Port: "25"}, Mechanism: "NTLMv9", Username: "a", Password: secret.New("b")}, "auth: unknown mechanism"},
+		{"no password", Config{Endpoint: Endpoint{Host: "h", Port: "25"}, Mechanism: "PLAIN", Username: "a"}, "auth: PLAIN needs a password"},
 		{"bad EHLO name", Config{Endpoint: Endpoint{Host: "h", Port: "25"}, LocalName: "a b"}, "ehlo: bad EHLO name"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ type conn struct {
 	raw        net.Conn  // the TCP connection
 	nc         net.Conn  // raw, or the TLS connection on top of it
 	tlsConn    *tls.Conn // nil before TLS
+	tlsSetup   *tlsSetup // how tlsConn was set up and verified
 	br         *bufio.Reader
 	bw         *bufio.Writer
 	tr         *transcript
@@ -57,9 +58,12 @@ func (w deadlineWriter) Write(p []byte) (int, error) {
 	return w.c.nc.Write(p)
 }
 
-// startTLS runs the TLS handshake over the raw connection and switches to it.
-func (c *conn) startTLS(ctx context.Context, cfg *tls.Config, timeout time.Duration) error {
-	tc := tls.Client(c.raw, cfg)
+// startTLS runs the TLS handshake over the raw connection and switches to
+// it. The certificate is verified by the chain (crypto/tls), by a pin
+// (setup.pinned, in VerifyConnection) or, when setup.skip, not at all, which
+// the transcript says loudly.
+func (c *conn) startTLS(ctx context.Context, setup *tlsSetup, timeout time.Duration) error {
+	tc := tls.Client(c.raw, setup.config)
 	c.raw.SetDeadline(time.Now().Add(timeout))
 	err := tc.HandshakeContext(ctx)
 	c.raw.SetDeadline(time.Time{})
@@ -67,10 +71,11 @@ func (c *conn) startTLS(ctx context.Context, cfg *tls.Config, timeout time.Durat
 		return err
 	}
 	st := tc.ConnectionState()
-	if len(st.VerifiedChains) == 0 && !cfg.InsecureSkipVerify {
+	if len(st.VerifiedChains) == 0 && !setup.pinned && !setup.skip {
 		return errors.New("tls: server certificate was not verified")
 	}
 	c.tlsConn = tc
+	c.tlsSetup = setup
 	c.setConn(tc)
 	c.tr.setTLS(true)
 	var peer = st.PeerCertificates
@@ -78,6 +83,12 @@ func (c *conn) startTLS(ctx context.Context, cfg *tls.Config, timeout time.Durat
 		c.tr.notef("%s", tlsNote(st.Version, st.CipherSuite, peer[0]))
 	} else {
 		c.tr.notef("%s", tlsNote(st.Version, st.CipherSuite, nil))
+	}
+	switch {
+	case setup.pinned:
+		c.tr.notef("certificate verified by its pinned SHA-256 fingerprint %s (chain not checked)", Fingerprint(peer[0]))
+	case setup.skip:
+		c.tr.write(markError, "WARNING: the server certificate was NOT verified (insecure skip verify): anyone on the path can read and change this session", true)
 	}
 	return nil
 }

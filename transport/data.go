@@ -149,6 +149,8 @@ func (d *dotWriter) endLine() error {
 	d.size += int64(len(d.line)) + 2
 	if d.tr != nil {
 		switch {
+		case d.inBody && d.tr.body:
+			d.tr.client(string(d.line))
 		case d.inBody:
 			d.body++
 		case len(d.line) == 0:

@@ -47,7 +47,9 @@ type e2eBackend struct {
 	msgs []received
 }
 
-func (b *e2eBackend) NewSession(c *smtp.Conn) (smtp.Session, error) { return &e2eSession{be: b}, nil }
+func (b *e2eBackend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &e2eSession{be: b, conn: c}, nil
+}
 
 func (b *e2eBackend) messages() []received {
 	b.mu.Lock()
@@ -56,6 +58,7 @@ func (b *e2eBackend) messages() []received {
 }
 
 type e2eSession struct {
+	conn   *smtp.Conn
 	be     *e2eBackend
 	authed bool
 	cur    received
@@ -69,7 +72,7 @@ func checkCredentials(user, pass string) error {
 }
 
 func (s *e2eSession) AuthMechanisms() []string {
-	return []string{"PLAIN", "LOGIN", "CRAM-MD5", "CRAM-SHA1"}
+	return append([]string{"PLAIN", "LOGIN", "CRAM-MD5", "CRAM-SHA1"}, specMechanisms...)
 }
 
 func (s *e2eSession) Auth(mech string) (sasl.Server, error) {
@@ -93,6 +96,9 @@ func (s *e2eSession) Auth(mech string) (sasl.Server, error) {
 		return &cramServer{hash: md5.New, check: ok}, nil
 	case "CRAM-SHA1":
 		return &cramServer{hash: sha1.New, check: ok}, nil
+	}
+	if srv := s.specServer(mech, ok); srv != nil {
+		return srv, nil
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
 }
@@ -202,7 +208,7 @@ func startServer(t *testing.T, mode TLSMode) (Endpoint, *e2eBackend) {
 	be := &e2eBackend{}
 	srv := smtp.NewServer(be)
 	srv.Domain = "mx.example.test"
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert}
 	srv.MaxMessageBytes = 1 << 20
 	srv.ReadTimeout = 10 * time.Second
 	srv.WriteTimeout = 10 * time.Second
@@ -321,7 +327,7 @@ func TestEndToEndFailures(t *testing.T) {
 		{"untrusted certificate, STARTTLS", TLSStartTLS, "", false, "PLAIN", e2ePass, StageStartTLS, "certificate signed by unknown authority", nil},
 		{"untrusted certificate, implicit", TLSImplicit, "", false, "PLAIN", e2ePass, StageConnect, "certificate signed by unknown authority", nil},
 		{"no TLS: the server offers no AUTH", TLSStartTLS, TLSNone, true, "PLAIN", e2ePass, StageAuth, "server does not offer AUTH (wanted PLAIN)", nil},
-		{"implicit TLS against a STARTTLS port", TLSStartTLS, TLSImplicit, true, "PLAIN", e2ePass, StageConnect, "may expect STARTTLS", nil},
+		{"implicit TLS against a STARTTLS port", TLSStartTLS, TLSImplicit, true, "PLAIN", e2ePass, StageConnect, "this port expects STARTTLS or no TLS, use smtp:// / --tls starttls", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -33,22 +33,38 @@ func ParseTLSMode(s string) (TLSMode, error) {
 	return "", fmt.Errorf("unknown TLS mode %q (want starttls, implicit or none)", s)
 }
 
-// Default ports for the two URL schemes.
+// Default ports for the URL schemes.
 const (
 	DefaultSubmissionPort  = "587" // smtp:// (STARTTLS)
 	DefaultSubmissionsPort = "465" // smtps:// (implicit TLS)
+	DefaultLMTPPort        = "24"  // lmtp:// (RFC 2033)
 )
 
 // Endpoint is a parsed server URL.
 type Endpoint struct {
-	Scheme string  // "smtp" or "smtps"
-	Host   string  // host name or IP address, without brackets
-	Port   string  // numeric port
+	Scheme string  // "smtp", "smtps" or "lmtp"
+	Host   string  // host name or IP address, without brackets ("" for a Unix socket)
+	Port   string  // numeric port ("" for a Unix socket)
 	TLS    TLSMode // the scheme's TLS mode
+	// Socket is the path of a Unix socket (lmtp:/path/to/socket); "" for TCP.
+	Socket string
+}
+
+// LMTP reports whether the endpoint speaks LMTP (RFC 2033) rather than SMTP.
+func (e Endpoint) LMTP() bool { return e.Scheme == "lmtp" }
+
+// network returns the Go network name to dial.
+func (e Endpoint) network() string {
+	if e.Socket != "" {
+		return "unix"
+	}
+	return "tcp"
 }
 
 // ParseURL parses a server URL: smtp://host[:port] means STARTTLS (default
-// port 587), smtps://host[:port] implicit TLS (default port 465). IPv6
+// port 587), smtps://host[:port] implicit TLS (default port 465),
+// lmtp://host[:port] LMTP (RFC 2033) without TLS (default port 24) and
+// lmtp:/path/to/socket (or lmtp:///path) LMTP over a Unix socket. IPv6
 // addresses go in brackets (smtp://[::1]:25). A bare "host:port" or "host"
 // is read as smtp://. User information, paths, queries and fragments are
 // refused: credentials never travel in a URL.
@@ -59,6 +75,13 @@ func ParseURL(s string) (Endpoint, error) {
 	raw := strings.TrimSpace(s)
 	if raw == "" {
 		return Endpoint{}, errors.New("empty server URL")
+	}
+	if rest, ok := cutPrefixFold(raw, "lmtp:"); ok && strings.HasPrefix(strings.TrimPrefix(rest, "//"), "/") {
+		path := strings.TrimPrefix(rest, "//")
+		if strings.ContainsAny(path, "?#\x00") || path == "/" {
+			return Endpoint{}, fmt.Errorf("bad server URL %q: want lmtp:/path/to/socket", s)
+		}
+		return Endpoint{Scheme: "lmtp", TLS: TLSNone, Socket: path}, nil
 	}
 	if !strings.Contains(raw, "://") {
 		raw = "smtp://" + raw
@@ -87,8 +110,10 @@ func ParseURL(s string) (Endpoint, error) {
 		e = Endpoint{Scheme: "smtp", Port: DefaultSubmissionPort, TLS: TLSStartTLS}
 	case "smtps":
 		e = Endpoint{Scheme: "smtps", Port: DefaultSubmissionsPort, TLS: TLSImplicit}
+	case "lmtp":
+		e = Endpoint{Scheme: "lmtp", Port: DefaultLMTPPort, TLS: TLSNone}
 	default:
-		return Endpoint{}, fmt.Errorf("bad server URL %q: unknown scheme %q (want smtp or smtps)", s, u.Scheme)
+		return Endpoint{}, fmt.Errorf("bad server URL %q: unknown scheme %q (want smtp, smtps or lmtp)", s, u.Scheme)
 	}
 	if u.User != nil {
 		// Not reached ("@" is refused above); kept as a second guard.
@@ -113,11 +138,30 @@ func ParseURL(s string) (Endpoint, error) {
 	return e, nil
 }
 
-// Addr returns the endpoint as host:port, with IPv6 addresses in brackets.
-func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, e.Port) }
+// Addr returns the endpoint as host:port, with IPv6 addresses in brackets,
+// or the path of its Unix socket.
+func (e Endpoint) Addr() string {
+	if e.Socket != "" {
+		return e.Socket
+	}
+	return net.JoinHostPort(e.Host, e.Port)
+}
 
-// String returns the endpoint as a URL, e.g. "smtps://mail.example.com:465".
-func (e Endpoint) String() string { return e.Scheme + "://" + e.Addr() }
+// String returns the endpoint as a URL, e.g. "smtps://mail.example.com:465"
+// or "lmtp:/run/dovecot/lmtp".
+func (e Endpoint) String() string {
+	if e.Socket != "" {
+		return e.Scheme + ":" + e.Socket
+	}
+	return e.Scheme + "://" + e.Addr()
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
+}
 
 // LoadCAFile reads PEM certificates from path into a new pool, for
 // [Config.RootCAs]. A file with no certificate in it is an error.

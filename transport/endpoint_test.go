@@ -22,15 +22,20 @@ func TestParseURL(t *testing.T) {
 		addr    string
 		wantErr string
 	}{
-		{in: "smtp://mail.example.com", want: Endpoint{"smtp", "mail.example.com", "587", TLSStartTLS}, addr: "mail.example.com:587"},
-		{in: "smtp://mail.example.com:25", want: Endpoint{"smtp", "mail.example.com", "25", TLSStartTLS}, addr: "mail.example.com:25"},
-		{in: "SMTPS://Mail.Example.com", want: Endpoint{"smtps", "Mail.Example.com", "465", TLSImplicit}, addr: "Mail.Example.com:465"},
-		{in: "smtps://127.0.0.1:4650/", want: Endpoint{"smtps", "127.0.0.1", "4650", TLSImplicit}, addr: "127.0.0.1:4650"},
-		{in: "smtp://[::1]:25", want: Endpoint{"smtp", "::1", "25", TLSStartTLS}, addr: "[::1]:25"},
-		{in: "smtps://[2001:db8::1]", want: Endpoint{"smtps", "2001:db8::1", "465", TLSImplicit}, addr: "[2001:db8::1]:465"},
-		{in: "mail.example.com:2525", want: Endpoint{"smtp", "mail.example.com", "2525", TLSStartTLS}, addr: "mail.example.com:2525"},
-		{in: "[::1]:25", want: Endpoint{"smtp", "::1", "25", TLSStartTLS}, addr: "[::1]:25"},
-		{in: "localhost", want: Endpoint{"smtp", "localhost", "587", TLSStartTLS}, addr: "localhost:587"},
+		{in: "smtp://mail.example.com", want: Endpoint{"smtp", "mail.example.com", "587", TLSStartTLS, ""}, addr: "mail.example.com:587"},
+		{in: "smtp://mail.example.com:25", want: Endpoint{"smtp", "mail.example.com", "25", TLSStartTLS, ""}, addr: "mail.example.com:25"},
+		{in: "SMTPS://Mail.Example.com", want: Endpoint{"smtps", "Mail.Example.com", "465", TLSImplicit, ""}, addr: "Mail.Example.com:465"},
+		{in: "smtps://127.0.0.1:4650/", want: Endpoint{"smtps", "127.0.0.1", "4650", TLSImplicit, ""}, addr: "127.0.0.1:4650"},
+		{in: "smtp://[::1]:25", want: Endpoint{"smtp", "::1", "25", TLSStartTLS, ""}, addr: "[::1]:25"},
+		{in: "smtps://[2001:db8::1]", want: Endpoint{"smtps", "2001:db8::1", "465", TLSImplicit, ""}, addr: "[2001:db8::1]:465"},
+		{in: "mail.example.com:2525", want: Endpoint{"smtp", "mail.example.com", "2525", TLSStartTLS, ""}, addr: "mail.example.com:2525"},
+		{in: "[::1]:25", want: Endpoint{"smtp", "::1", "25", TLSStartTLS, ""}, addr: "[::1]:25"},
+		{in: "localhost", want: Endpoint{"smtp", "localhost", "587", TLSStartTLS, ""}, addr: "localhost:587"},
+		{in: "lmtp://127.0.0.1", want: Endpoint{"lmtp", "127.0.0.1", "24", TLSNone, ""}, addr: "127.0.0.1:24"},
+		{in: "LMTP://[::1]:2424", want: Endpoint{"lmtp", "::1", "2424", TLSNone, ""}, addr: "[::1]:2424"},
+		{in: "lmtp:/run/dovecot/lmtp", want: Endpoint{"lmtp", "", "", TLSNone, "/run/dovecot/lmtp"}, addr: "/run/dovecot/lmtp"},
+		{in: "lmtp:///var/spool/lmtp", want: Endpoint{"lmtp", "", "", TLSNone, "/var/spool/lmtp"}, addr: "/var/spool/lmtp"},
+		{in: "lmtp:/", wantErr: "want lmtp:/path/to/socket"},
 		{in: "", wantErr: "empty server URL"},
 		{in: "http://example.com", wantErr: `unknown scheme "http"`},
 		{in: "smtp://user:hunter2@example.com", wantErr: "user information is not allowed"},
@@ -72,7 +77,10 @@ func TestParseURL(t *testing.T) {
 			}
 		})
 	}
-	if got := (Endpoint{"smtps", "::1", "465", TLSImplicit}).String(); got != "smtps://[::1]:465" {
+	if got := (Endpoint{"smtps", "::1", "465", TLSImplicit, ""}).String(); got != "smtps://[::1]:465" {
+		t.Errorf("String() = %q", got)
+	}
+	if got := (Endpoint{Scheme: "lmtp", Socket: "/run/lmtp"}).String(); got != "lmtp:/run/lmtp" {
 		t.Errorf("String() = %q", got)
 	}
 }

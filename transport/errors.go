@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -73,6 +74,18 @@ func (r *Reply) smtpError() *smtp.SMTPError {
 	return e
 }
 
+// MarshalJSON encodes the reply as {"code":250,"enhanced":"2.0.0","text":"..."}.
+func (r *Reply) MarshalJSON() ([]byte, error) {
+	if r == nil {
+		return []byte("null"), nil
+	}
+	return json.Marshal(struct {
+		Code     int    `json:"code"`
+		Enhanced string `json:"enhanced,omitempty"`
+		Text     string `json:"text"`
+	}{r.Code, r.Enhanced, r.Text})
+}
+
 // Error is the error type of every error [Dial] and [Client.Send] return.
 type Error struct {
 	Stage Stage  // where it happened
@@ -99,6 +112,44 @@ func (e *Error) Error() string {
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
+
+// MarshalJSON encodes the error for --json: the stage, the reply's code,
+// enhanced code and text when a reply caused it, the whole message, the
+// classification, and the refused recipients when there are any:
+//
+//	{"stage":"auth","code":535,"enhanced":"5.7.8","text":"...","message":"auth: 535 5.7.8 ...",
+//	 "temporary":false,"auth_failed":true}
+func (e *Error) MarshalJSON() ([]byte, error) {
+	type rcpt struct {
+		Address string `json:"address"`
+		Reply   *Reply `json:"reply"`
+	}
+	v := struct {
+		Stage      Stage  `json:"stage"`
+		Code       int    `json:"code,omitempty"`
+		Enhanced   string `json:"enhanced,omitempty"`
+		Text       string `json:"text,omitempty"`
+		Message    string `json:"message"`
+		Temporary  bool   `json:"temporary"`
+		Ambiguous  bool   `json:"ambiguous,omitempty"`
+		AuthFailed bool   `json:"auth_failed,omitempty"`
+		TLSMode    bool   `json:"tls_mode_mismatch,omitempty"`
+		Refused    []rcpt `json:"refused,omitempty"`
+	}{
+		Stage: e.Stage, Message: e.Error(), Temporary: e.Temporary(), Ambiguous: e.Ambiguous(),
+		AuthFailed: e.AuthFailed(), TLSMode: errors.Is(e.Err, ErrTLSModeMismatch),
+	}
+	if e.Reply != nil {
+		v.Code, v.Enhanced, v.Text = e.Reply.Code, e.Reply.Enhanced, e.Reply.Text
+	}
+	var re *RcptError
+	if errors.As(e.Err, &re) {
+		for _, r := range re.Refused {
+			v.Refused = append(v.Refused, rcpt{r.Addr, r.Reply})
+		}
+	}
+	return json.Marshal(v)
+}
 
 // Temporary reports whether trying again later may succeed: a 4xx reply
 // (for refused recipients: every one of them 4xx), or a network error
@@ -195,6 +246,11 @@ var (
 	ErrNo8BitMIME = errors.New("message has 8-bit data and the server does not offer 8BITMIME")
 	// ErrTooBig: the message is larger than the server's SIZE limit.
 	ErrTooBig = errors.New("message is larger than the server accepts")
+	// ErrTLSModeMismatch: the TLS mode does not match the port (implicit TLS
+	// to a port that answers in clear text, or a plain connection to a port
+	// that speaks TLS from the first byte). The error says which mode the
+	// port wants.
+	ErrTLSModeMismatch = errors.New("TLS mode does not match the port")
 	// ErrBroken: an earlier failure left the connection unusable (or it was
 	// closed); reconnect and try again.
 	ErrBroken = errors.New("connection unusable after an earlier error")
@@ -227,6 +283,9 @@ type RefusedRecipient struct {
 type RcptError struct {
 	Refused []RefusedRecipient
 	Total   int // how many recipients were given
+	// AfterDot: LMTP refused these after the final dot (RFC 2033 §4.2);
+	// the message was delivered to the other recipients.
+	AfterDot bool
 }
 
 // Error lists every refused recipient with its reply.
@@ -242,6 +301,12 @@ func (e *RcptError) Error() string {
 			b.WriteString("; ")
 		}
 		fmt.Fprintf(&b, "<%s>: %s", r.Addr, r.Reply)
+	}
+	if e.AfterDot {
+		if len(e.Refused) < e.Total {
+			b.WriteString(" (delivered to the others)")
+		}
+		return b.String()
 	}
 	b.WriteString(" (nothing sent)")
 	return b.String()

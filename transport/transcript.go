@@ -34,6 +34,10 @@ type transcript struct {
 	w     io.Writer
 	scrub *scrubber
 	tls   bool // inside TLS: use the ~> <~ markers
+	// now, when set, prefixes each line with the time (Config.Timestamps).
+	now func() time.Time
+	// body logs the message body too (Config.TranscriptBody).
+	body bool
 }
 
 func newTranscript(w io.Writer, s *scrubber) *transcript {
@@ -53,6 +57,9 @@ func (t *transcript) write(mark, text string, scrub bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	line := mark
+	if t.now != nil {
+		line = t.now().Format("15:04:05.000") + " " + mark
+	}
 	if text != "" {
 		line += " " + text
 	}
@@ -128,9 +135,16 @@ type scrubber struct {
 
 const minNeedle = 4
 
-func newScrubber(pass secret.Secret) *scrubber {
-	p := pass.Reveal()
+func newScrubber(secrets ...secret.Secret) *scrubber {
 	s := &scrubber{}
+	for _, sec := range secrets {
+		s.addSecret(sec.Reveal())
+	}
+	return s
+}
+
+// addSecret adds p and the base64 runs that depend on it alone.
+func (s *scrubber) addSecret(p string) {
 	s.add(p)
 	for k := 0; k < 3; k++ {
 		// The password preceded by k bytes: keep only the base64 characters
@@ -144,7 +158,6 @@ func newScrubber(pass secret.Secret) *scrubber {
 			s.add(enc[skip:end])
 		}
 	}
-	return s
 }
 
 // add adds a needle of at least minNeedle characters, keeping the longest

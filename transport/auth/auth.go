@@ -6,6 +6,17 @@
 //     text, such as "334 Username:")
 //   - CRAM-MD5 (RFC 2195)
 //   - CRAM-SHA1 (RFC 2195 with HMAC-SHA1 in place of HMAC-MD5)
+//   - DIGEST-MD5 (RFC 2831, qop=auth; obsoleted by RFC 6331 but still
+//     offered), verifying the server's rspauth
+//   - SCRAM-SHA-1 and SCRAM-SHA-256 (RFC 5802, RFC 7677), verifying the
+//     server signature, with github.com/xdg-go/scram
+//   - SCRAM-SHA-1-PLUS and SCRAM-SHA-256-PLUS: channel binding to the TLS
+//     connection, tls-exporter (RFC 9266) on TLS 1.3 and
+//     tls-server-end-point (RFC 5929) otherwise
+//   - XOAUTH2 (Google's and Microsoft's) and OAUTHBEARER (RFC 7628)
+//   - NTLM (MS-NLMP, NTLMv2 only) with github.com/Azure/go-ntlmssp
+//   - EXTERNAL (RFC 4422 appendix A; the TLS client certificate)
+//   - ANONYMOUS (RFC 4505)
 //
 // SASL itself is RFC 4422; its use in SMTP is RFC 4954.
 //
@@ -14,19 +25,18 @@
 // read in a transcript, with the secret masked, and says whether the raw
 // step (and so its base64 form on the wire) must be masked too.
 //
+// [NewClient] builds any of them from [Options]; [Choose] is the policy that
+// picks the strongest one a server offers. The functions of tool.go compute
+// single response lines for people who talk to a server by hand.
+//
 // The package never prints, never decides whether TLS is needed, and never
 // talks to the network: the transport package does that.
 package auth
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/emersion/go-sasl"
-
-	"github.com/mailscript/mailscript/internal/secret"
 )
 
 // Describer describes the steps of a SASL exchange for a transcript.
@@ -43,54 +53,6 @@ import (
 // any encoding of it may be shown.
 type Describer interface {
 	Describe(step int, fromServer bool, data []byte) (text string, hasSecret bool)
-}
-
-// constructors maps upper-case mechanism names to their constructors.
-var constructors = map[string]func(user string, pass secret.Secret) sasl.Client{
-	Plain:    func(u string, p secret.Secret) sasl.Client { return NewPlainClient("", u, p) },
-	Login:    func(u string, p secret.Secret) sasl.Client { return NewLoginClient(u, p) },
-	CRAMMD5:  func(u string, p secret.Secret) sasl.Client { return NewCRAMMD5Client(u, p) },
-	CRAMSHA1: func(u string, p secret.Secret) sasl.Client { return NewCRAMSHA1Client(u, p) },
-}
-
-// Mechanisms returns the names of the mechanisms [New] knows, sorted.
-func Mechanisms() []string {
-	names := make([]string, 0, len(constructors))
-	for name := range constructors {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// Cleartext reports whether mech sends the password itself (in base64, not
-// hashed) over the connection, as PLAIN and LOGIN do. The name is matched
-// case-insensitively; an unknown mechanism is reported as cleartext, to be
-// on the safe side.
-func Cleartext(mech string) bool {
-	switch strings.ToUpper(mech) {
-	case CRAMMD5, CRAMSHA1:
-		return false
-	}
-	return true
-}
-
-// New returns a client for the mechanism named mech (case-insensitive) that
-// authenticates user with pass. It fails for an unknown mechanism (listing
-// the known ones), an empty user name or an empty password.
-func New(mech string, user string, pass secret.Secret) (sasl.Client, error) {
-	newClient, ok := constructors[strings.ToUpper(mech)]
-	if !ok {
-		return nil, fmt.Errorf("auth: unknown mechanism %q (known: %s)", mech, strings.Join(Mechanisms(), ", "))
-	}
-	name := strings.ToUpper(mech)
-	if user == "" {
-		return nil, fmt.Errorf("auth: %s needs a user name", name)
-	}
-	if pass.IsZero() {
-		return nil, fmt.Errorf("auth: %s needs a password", name)
-	}
-	return newClient(user, pass), nil
 }
 
 // Printable returns data as text for a transcript: printable characters and

@@ -246,7 +246,7 @@ func TestNew(t *testing.T) {
 			t.Errorf("New(%q, %q, ...) error = %v, want %q", tt.mech, tt.user, err, tt.wantErr)
 		}
 	}
-	if got := strings.Join(Mechanisms(), " "); got != "CRAM-MD5 CRAM-SHA1 LOGIN PLAIN" {
+	if got := strings.Join(Mechanisms(), " "); got != "ANONYMOUS CRAM-MD5 CRAM-SHA1 DIGEST-MD5 EXTERNAL LOGIN NTLM OAUTHBEARER PLAIN SCRAM-SHA-1 SCRAM-SHA-1-PLUS SCRAM-SHA-256 SCRAM-SHA-256-PLUS XOAUTH2" {
 		t.Errorf("Mechanisms() = %q", got)
 	}
 }
