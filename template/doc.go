@@ -12,6 +12,14 @@
 //	{{sh "date -R"}}          run a command through sh -c, insert its stdout
 //	{{date}}                  the current date in RFC 5322 form
 //	{{date "2006-01-02"}}     the current date in a Go layout
+//	{{date "%F" "+7d"}}       strftime format, relative dates, time zones
+//	{{get "name" "dflt"}}     a value, or a default when it is not defined
+//	{{required "name"}}       a value that must be given and not be empty
+//	{{env "HOME" "dflt"}}     an environment variable
+//	{{include "sig.txt"}}     a text file, as it is ("tail=50" for a log's end)
+//	{{render "footer.tmpl"}}  another template, expanded with the same values
+//	{{.x | wrap 72}}          helpers: upper lower title trim default join split
+//	                          indent wrap quote base64 html
 //	{{attach "picture.jpg"}}  attach a file (the message becomes multipart/mixed)
 //	{{addr "Ann" .to}}        one address, the display name quoted or encoded as needed
 //

@@ -17,11 +17,18 @@ import (
 
 // Options for one expansion.
 type Options struct {
-	Vars      map[string]string // values from --var; they override front-matter defaults and template definitions
+	Vars      map[string]string // values from --var; they override Values, template definitions and front-matter defaults
 	Now       func() time.Time  // nil = time.Now (tests inject a fixed clock)
 	Boundary  func() string     // nil = random MIME boundaries (tests inject fixed ones)
 	MessageID func() string     // nil = "<random@hostname>" (tests inject); with or without angle brackets
 	Hostname  string            // for Message-ID; "" = os.Hostname
+
+	// Values are named values from a values file (see LoadValues) or, in a
+	// batch, from the data row. They may be nested (maps and lists, for
+	// {{range .failed}}...{{end}}); they are only read, never changed, so one
+	// map may be shared by concurrent expansions. Vars override them; they
+	// override template definitions and front-matter defaults.
+	Values map[string]any
 
 	// NoShell refuses templates that contain an sh directive (for rendering
 	// templates you did not write); the error points at the first one.
@@ -31,6 +38,9 @@ type Options struct {
 	// HideEnv names environment variables that sh commands must not see
 	// (for example the one holding the SMTP password).
 	HideEnv []string
+	// IncludeRoot, when set, confines include and render to files inside
+	// this directory (after resolving symbolic links).
+	IncludeRoot string
 }
 
 // DefaultShellTimeout is how long an sh directive may run when
@@ -47,8 +57,10 @@ type expansion struct {
 	t           *Template
 	opts        Options
 	now         time.Time
-	vals        map[string]string
-	fixed       map[string]bool // names set by Options.Vars: definitions don't override them
+	vals        map[string]any
+	fixed       map[string]bool // names set by Options.Vars or Values: definitions don't override them
+	funcs       map[string]any  // the directives bound to this expansion
+	renders     []string        // the chain of rendered template files, for cycles (see render)
 	attachments []attachment
 
 	// While an address field value is executed: the output so far and
@@ -75,8 +87,11 @@ func (t *Template) Expand(opts Options) (*Message, error) {
 	x := &expansion{
 		t:     t,
 		opts:  opts,
-		vals:  make(map[string]string, len(opts.Vars)+8),
-		fixed: make(map[string]bool, len(opts.Vars)),
+		vals:  make(map[string]any, len(opts.Vars)+len(opts.Values)+8),
+		fixed: make(map[string]bool, len(opts.Vars)+len(opts.Values)),
+	}
+	if err := x.setValues(); err != nil {
+		return nil, err
 	}
 	for k, v := range opts.Vars {
 		if !validName(k) {
@@ -86,9 +101,12 @@ func (t *Template) Expand(opts Options) (*Message, error) {
 		x.fixed[k] = true
 	}
 	if opts.NoShell {
-		if line, col, ok := t.usesShell(); ok {
-			return nil, &Error{File: t.name, Line: line, Col: col, Directive: "sh", Err: errors.New("shell commands are disabled (--no-shell)")}
+		if err := t.checkNoShell(); err != nil {
+			return nil, err
 		}
+	}
+	if err := x.checkRequired(); err != nil {
+		return nil, err
 	}
 	if opts.Now != nil {
 		x.now = opts.Now()
@@ -100,14 +118,16 @@ func (t *Template) Expand(opts Options) (*Message, error) {
 	if err != nil {
 		return nil, &Error{File: t.name, Err: err}
 	}
-	set.Funcs(map[string]any{
+	x.funcs = map[string]any{
 		"chunk":  x.chunk,
 		"sh":     x.sh,
 		"date":   x.date,
 		"attach": x.attach,
 		"addr":   x.addr,
 		markFunc: x.mark,
-	})
+	}
+	x.addFuncs()
+	set.Funcs(x.funcs)
 
 	var b builder
 	b.init(t)
@@ -182,7 +202,9 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 }
 
 // chunk defines (two arguments) or recalls (one argument) a named value.
-func (x *expansion) chunk(name string, value ...any) (string, error) {
+// A recalled value keeps its type (a list from a values file can be ranged
+// over).
+func (x *expansion) chunk(name string, value ...any) (any, error) {
 	if !validName(name) {
 		return "", dirErr("chunk", "invalid name %q (use letters, digits and _, not starting with a digit)", name)
 	}
@@ -222,21 +244,6 @@ func (x *expansion) mark(pos string, v any) string {
 	}
 	return s
 }
-
-// date formats the expansion's clock: RFC 5322 form without argument, or a
-// Go layout.
-func (x *expansion) date(args ...string) (string, error) {
-	switch len(args) {
-	case 0:
-		return x.now.Format(rfc5322Date), nil
-	case 1:
-		return x.now.Format(args[0]), nil
-	default:
-		return "", dirErr("date", "takes at most one layout, got %d arguments", len(args))
-	}
-}
-
-const rfc5322Date = "Mon, 02 Jan 2006 15:04:05 -0700"
 
 // attach records a file attachment. The file is checked now and read only
 // when the message is written.

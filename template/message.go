@@ -23,6 +23,7 @@ type Settings struct {
 	User        string // user: the SASL user name
 	PasswordEnv string // password_env: the environment variable holding the password
 	TLS         string // tls: starttls, implicit or none
+	Profile     string // profile: a server profile of the configuration file
 }
 
 // Message is one expanded message, ready to be written. WriteTo may be called
@@ -99,6 +100,8 @@ func (b *builder) add(it item, values []string) error {
 			b.settings.User = v
 		case "password_env":
 			b.settings.PasswordEnv = v
+		case "profile":
+			b.settings.Profile = v
 		case "tls":
 			switch strings.ToLower(v) {
 			case "", "starttls", "implicit", "none":

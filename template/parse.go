@@ -36,6 +36,15 @@ type Template struct {
 	// offsets of its lines, to place YAML scalars.
 	front      string
 	frontLines []int
+	// required lists the names under required: in the front matter.
+	required []requiredName
+}
+
+// requiredName is one name of the front matter's required: list, with its
+// position.
+type requiredName struct {
+	name      string
+	line, col int
 }
 
 type itemKind int
@@ -222,15 +231,16 @@ func unfold(n parse.Node) {
 	}
 }
 
-// usesShell reports the position of the first sh directive, if any. It looks
-// at every template of the set, including those made with {{define}}.
-func (t *Template) usesShell() (line, col int, ok bool) {
+// usesShell reports the name and position of the first shell directive
+// (see shellDirectives), if any. It looks at every template of the set,
+// including those made with {{define}}.
+func (t *Template) usesShell() (name string, line, col int, ok bool) {
 	for i := range t.pieces {
 		for _, tt := range t.set.Templates() {
 			if tt.Tree == nil || tt.Tree.ParseName != t.pieces[i].name {
 				continue
 			}
-			n := findIdent(tt.Tree.Root, "sh")
+			n := findIdent(tt.Tree.Root, shellDirectives)
 			if n == nil {
 				continue
 			}
@@ -239,13 +249,14 @@ func (t *Template) usesShell() (line, col int, ok bool) {
 			ln, _ := strconv.Atoi(parts[len(parts)-2])
 			off, _ := strconv.Atoi(parts[len(parts)-1])
 			line, col = t.pieces[i].pos(ln, off)
-			return line, col, true
+			return n.(*parse.IdentifierNode).Ident, line, col, true
 		}
 	}
-	return 0, 0, false
+	return "", 0, 0, false
 }
 
-func findIdent(n parse.Node, name string) parse.Node {
+// findIdent returns the first function identifier in n whose name is in names.
+func findIdent(n parse.Node, names map[string]bool) parse.Node {
 	var found parse.Node
 	var walk func(n parse.Node)
 	walk = func(n parse.Node) {
@@ -277,7 +288,7 @@ func findIdent(n parse.Node, name string) parse.Node {
 				walk(a)
 			}
 		case *parse.IdentifierNode:
-			if n.Ident == name {
+			if names[n.Ident] {
 				found = n
 			}
 		case *parse.ChainNode:
@@ -357,10 +368,14 @@ func (t *Template) parse(src []byte) error {
 	}
 
 	// Header section: fields, continuation lines and directive lines, up
-	// to the first empty line. A first line that is not a header field
-	// starts the body: a template may have no header lines at all (the
-	// front matter carries them).
+	// to the first empty line. A template may have no header lines at all
+	// (the front matter carries them): when the lines before the first
+	// empty line hold no header field, or a line that is neither a field
+	// nor a directive line comes before any field, they are all body.
 	sawField := false
+	if !hasHeaderSection(s) {
+		goto body
+	}
 header:
 	for {
 		if s == "" {
@@ -424,6 +439,7 @@ header:
 		}
 	}
 
+body:
 	i, err := t.addPiece(piece{line: line, col: 1}, s, false)
 	if err != nil {
 		return err
@@ -472,10 +488,10 @@ func fieldNameChars(s string) bool {
 // Front matter keys.
 var (
 	addressKeys = map[string]string{"from": "From", "to": "To", "cc": "Cc", "bcc": "Bcc", "reply_to": "Reply-To"}
-	settingKeys = map[string]bool{"server": true, "auth": true, "user": true, "password_env": true, "tls": true}
+	settingKeys = map[string]bool{"server": true, "auth": true, "user": true, "password_env": true, "tls": true, "profile": true}
 )
 
-const frontMatterKeys = "from, to, cc, bcc, reply_to, subject, headers, vars, server, auth, user, password_env, tls"
+const frontMatterKeys = "from, to, cc, bcc, reply_to, subject, headers, vars, required, server, auth, user, password_env, tls, profile"
 
 func (t *Template) parseFrontMatter(text string) error {
 	var doc yaml.Node
@@ -521,6 +537,10 @@ func (t *Template) parseFrontMatter(text string) error {
 				return err
 			}
 			rest = append(rest, it)
+		case key == "required":
+			if err := t.parseRequired(v); err != nil {
+				return err
+			}
 		case key == "headers" || key == "vars":
 			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 				continue
@@ -559,9 +579,38 @@ func (t *Template) parseFrontMatter(text string) error {
 			return t.errorf(kl, kc, "front matter: unknown key %q (known keys: %s)", key, frontMatterKeys)
 		}
 	}
+	for _, r := range t.required {
+		for _, it := range vars {
+			if it.name == r.name {
+				return t.errorf(it.line, it.col, "front matter: vars: %q is also required: a default would never be used (remove one)", r.name)
+			}
+		}
+	}
 	// vars are evaluated first, whatever their place in the front matter.
 	t.items = append(t.items, vars...)
 	t.items = append(t.items, rest...)
+	return nil
+}
+
+// parseRequired reads the front matter's required: list of value names.
+func (t *Template) parseRequired(v *yaml.Node) error {
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+		return nil
+	}
+	if v.Kind != yaml.SequenceNode {
+		return t.errorf(v.Line+1, v.Column, "front matter: required: expected a list of value names, e.g. required: [to, name]")
+	}
+	seen := map[string]bool{}
+	for _, c := range v.Content {
+		if c.Kind != yaml.ScalarNode || !validName(c.Value) {
+			return t.errorf(c.Line+1, c.Column, "front matter: required: expected a value name (letters, digits and _, not starting with a digit), got %q", c.Value)
+		}
+		if seen[c.Value] {
+			return t.errorf(c.Line+1, c.Column, "front matter: required: %q given twice", c.Value)
+		}
+		seen[c.Value] = true
+		t.required = append(t.required, requiredName{c.Value, c.Line + 1, c.Column})
+	}
 	return nil
 }
 
@@ -845,4 +894,29 @@ func validName(s string) bool {
 		}
 	}
 	return true
+}
+
+// hasHeaderSection reports whether the message part of a template starts
+// with header fields: the lines before the first empty line are header
+// fields, their continuation lines and directive lines, and a header field
+// comes before any other kind of text.
+//
+// An empty first line is an empty header section: it separates the front
+// matter from a body that must not be read as header fields.
+func hasHeaderSection(s string) bool {
+	for first := true; s != ""; first = false {
+		l, rest, _ := cutLine(s)
+		switch {
+		case l == "":
+			return first
+		case strings.HasPrefix(l, "{{"):
+		case l[0] == ' ' || l[0] == '\t':
+			return false
+		default:
+			colon := strings.IndexByte(l, ':')
+			return colon > 0 && validFieldName(l[:colon])
+		}
+		s = rest
+	}
+	return false
 }

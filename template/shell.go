@@ -26,10 +26,28 @@ var shellDenied = map[string]bool{
 	"no_proxy": true, "rsync_proxy": true, "socks_proxy": true,
 }
 
+// shellDirectives are the directives that run commands: Options.NoShell
+// refuses a template that names any of them, anywhere (even in a branch
+// that would not run, or in a {{define}}). A directive that runs a command,
+// in any file of this package, adds its name here (from an init function
+// if need be).
+var shellDirectives = map[string]bool{"sh": true}
+
+// checkNoShell returns the error for Options.NoShell when the template
+// contains a shell directive, at the position of the first one.
+func (t *Template) checkNoShell() error {
+	if name, line, col, ok := t.usesShell(); ok {
+		return &Error{File: t.name, Line: line, Col: col, Directive: name, Err: errors.New("shell commands are disabled (--no-shell)")}
+	}
+	return nil
+}
+
 // maxShellOutput bounds what one command may print on stdout.
 const maxShellOutput = 16 << 20
 
-// sh runs command through "sh -c" in the template's directory. Values reach
+// sh runs command through "sh -c" in the template's directory (that of the
+// rendered file, inside {{render}}) and returns its stdout without one
+// trailing line break. Values reach
 // the command only as environment variables: each value is exported as
 // MAILSCRIPT_VAR_name and, when name is lower case ([a-z][a-z0-9_]*), is not
 // in the environment mailscript was started with and is not a proxy
@@ -65,7 +83,15 @@ func (x *expansion) sh(command string) (string, error) {
 	case stdout.over:
 		return "", dirErr("sh", "%q printed more than %d MiB", command, maxShellOutput>>20)
 	}
-	return strings.TrimRight(stdout.buf.String(), "\r\n"), nil
+	return trimNewline(stdout.buf.String()), nil
+}
+
+// trimNewline removes one trailing line break (LF or CRLF).
+func trimNewline(s string) string {
+	if s, ok := strings.CutSuffix(s, "\n"); ok {
+		return strings.TrimSuffix(s, "\r")
+	}
+	return s
 }
 
 func stderrNote(w *capWriter) string {
@@ -100,8 +126,8 @@ func (x *expansion) shellEnv() []string {
 	sort.Strings(names)
 	env := base
 	for _, k := range names {
-		v := x.vals[k]
-		if strings.IndexByte(v, 0) >= 0 {
+		v, ok := shellValue(x.vals[k])
+		if !ok || strings.IndexByte(v, 0) >= 0 {
 			continue // cannot be passed in the environment
 		}
 		env = append(env, "MAILSCRIPT_VAR_"+k+"="+v)

@@ -603,11 +603,38 @@ func FuzzParseExpand(f *testing.F) {
 		f.Add(src, "x\r\nBcc: evil@example.net")
 	}
 	f.Add([]byte("From: a@example.com\nTo: {{.v}}\nSubject: {{.v}}\n\n{{.v}}\r\rx\n"), "b@example.com")
+	// include and render may only read files under root
+	// (Options.IncludeRoot); the template is root/golden/fuzz.tmpl, so that
+	// the golden templates' attachments (../picture.jpg) are found.
+	root := f.TempDir()
+	for _, name := range []string{"picture.jpg", "notes.txt"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, name), b, 0o644); err != nil {
+			f.Fatal(err)
+		}
+	}
+	for name, content := range map[string]string{
+		"sig.txt":   "-- \nJoe\n",
+		"part.tmpl": "Hi {{.v}} {{date \"%F\" \"+1d\"}}\n",
+		"loop.tmpl": "{{render \"loop.tmpl\"}}",
+		"bad.tmpl":  "{{chunk \"undefined\"}}",
+		"sh.tmpl":   "{{sh \"touch pwned\"}}",
+	} {
+		if err := os.MkdirAll(filepath.Join(root, "golden"), 0o755); err != nil {
+			f.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "golden", name), []byte(content), 0o644); err != nil {
+			f.Fatal(err)
+		}
+	}
 	f.Fuzz(func(t *testing.T, src []byte, v string) {
 		if len(src) > 1<<14 || bytes.Contains(src, []byte("range")) {
 			t.Skip() // keep every input fast: {{range 1e9}} is a legitimate slow template
 		}
-		tmpl, err := Parse("testdata/golden/fuzz.tmpl", src)
+		tmpl, err := Parse(filepath.Join(root, "golden", "fuzz.tmpl"), src)
 		if err != nil {
 			var te *Error
 			if !errors.As(err, &te) {
@@ -618,6 +645,8 @@ func FuzzParseExpand(f *testing.F) {
 		vars := map[string]string{"v": v, "to": v, "to_name": v, "from": v, "from_name": v, "subject": v}
 		opts := fixedOptions(vars)
 		opts.NoShell = true // never run what the fuzzer writes
+		opts.IncludeRoot = root
+		opts.Values = map[string]any{"list": []any{v, map[string]any{"k": v}}, "m": map[string]any{"k": v}}
 		m, err := tmpl.Expand(opts)
 		if err != nil {
 			var te *Error
@@ -707,5 +736,43 @@ func TestBodyWithoutHeaderSection(t *testing.T) {
 	}
 	if strings.Contains(out, "Hi Bob,\r\nSubject") || strings.Count(out, "Subject:") != 1 {
 		t.Fatalf("header section wrong:\n%s", out)
+	}
+}
+
+// Where the header section ends: a body may start with a directive whose
+// output is text, with text, or after an empty line; header fields and
+// seed-style directive lines before them stay a header.
+func TestHeaderSectionDetection(t *testing.T) {
+	const fm = "---\nfrom: a@example.com\nto: b@example.com\n---\n"
+	for _, tc := range []struct {
+		name, msg, wantBody, wantHeader string
+	}{
+		{"body starts with a directive", "{{upper \"df output\"}}\nmore\n", "\r\n\r\nDF OUTPUT\r\nmore\r\n", ""},
+		{"body starts with text", "Hello Bob,\nmore\n", "\r\n\r\nHello Bob,\r\nmore\r\n", ""},
+		{"empty line first", "\nSubject: not a header\n", "\r\n\r\nSubject: not a header\r\n", ""},
+		{"header fields", "Subject: hi\nX-Tag: 1\n\nbody\n", "\r\n\r\nbody\r\n", "X-Tag: 1\r\n"},
+		{"directive line then field", "{{chunk \"s\" \"hey\"}}\nSubject: {{chunk \"s\"}}\n\nbody\n", "\r\n\r\nbody\r\n", "Subject: hey\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tm, err := Parse("t.tmpl", []byte(fm+tc.msg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := tm.Expand(Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			if _, err := m.WriteTo(&b); err != nil {
+				t.Fatal(err)
+			}
+			out := b.String()
+			if !strings.HasSuffix(out, tc.wantBody) {
+				t.Errorf("body: got\n%q\nwant suffix %q", out, tc.wantBody)
+			}
+			if tc.wantHeader != "" && !strings.Contains(out[:strings.Index(out, "\r\n\r\n")+2], tc.wantHeader) {
+				t.Errorf("header %q missing in\n%s", tc.wantHeader, out)
+			}
+		})
 	}
 }

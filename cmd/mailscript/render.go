@@ -23,14 +23,18 @@ Examples:
   mailscript render samples/report.tmpl -o report.eml
 `,
 	setup: func(fs *flag.FlagSet) func(*env, []string) error {
-		vars := varsFlag{}
-		fs.Var(vars, "var", "set a template value `NAME=VALUE` (repeatable)")
+		var topts templateOptions
+		topts.register(fs)
 		out := fs.String("o", "", "write the message to `FILE` instead of stdout")
 		return func(e *env, args []string) error {
 			if len(args) != 1 {
 				return usageErrorf("render: want exactly one TEMPLATE, got %d arguments", len(args))
 			}
-			m, err := expand(args[0], vars, nil)
+			cfg, err := topts.loadConfig(e)
+			if err != nil {
+				return err
+			}
+			m, err := topts.expand(cfg, args[0], nil)
 			if err != nil {
 				return err
 			}
@@ -44,17 +48,6 @@ Examples:
 			return writeFileAtomic(*out, m)
 		}
 	},
-}
-
-// expand parses and expands a template file with the given values.
-// hideEnv names environment variables (a password) that the template's
-// shell commands must not see.
-func expand(path string, vars map[string]string, hideEnv []string) (*template.Message, error) {
-	t, err := template.ParseFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return t.Expand(template.Options{Vars: vars, HideEnv: hideEnv})
 }
 
 // writeFileAtomic renders m into a temporary file beside path and renames

@@ -77,6 +77,7 @@ func params(dir string, setup func(*testscript.Env) error) testscript.Params {
 			"token":     cmdToken,
 			"delivered": cmdDelivered,
 			"exits":     cmdExits,
+			"envsubst":  cmdEnvsubst,
 		},
 	}
 }
@@ -241,6 +242,18 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
 	}
+}
+
+// cmdEnvsubst replaces ${VAR} in a file with the script's environment
+// (a config file that needs the capture server's address):
+//
+//	envsubst FILE
+func cmdEnvsubst(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: envsubst FILE")
+	}
+	text := os.Expand(ts.ReadFile(args[0]), ts.Getenv)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(text), 0o644))
 }
 
 // cmdToken sets an environment variable to a fresh random token, to find

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailscript/mailscript/config"
 	"github.com/mailscript/mailscript/internal/capture"
 	"github.com/mailscript/mailscript/internal/secret"
 	"github.com/mailscript/mailscript/template"
@@ -55,7 +56,7 @@ Examples:
   mailscript send test.tmpl --server smtp://10.0.0.5:25 --tls none
 `,
 	setup: func(fs *flag.FlagSet) func(*env, []string) error {
-		o := &sendOptions{vars: varsFlag{}}
+		o := &sendOptions{}
 		o.register(fs)
 		return func(e *env, args []string) error {
 			if len(args) != 1 {
@@ -68,7 +69,8 @@ Examples:
 
 // sendOptions are the flags of "send".
 type sendOptions struct {
-	vars        varsFlag
+	templateOptions
+	profile     string
 	server      string
 	auth        string
 	user        string
@@ -83,7 +85,8 @@ type sendOptions struct {
 }
 
 func (o *sendOptions) register(fs *flag.FlagSet) {
-	fs.Var(o.vars, "var", "set a template value `NAME=VALUE` (repeatable)")
+	o.templateOptions.register(fs)
+	fs.StringVar(&o.profile, "profile", "", "use server profile `NAME` from the configuration file")
 	fs.StringVar(&o.server, "server", "", "server `URL`: smtp://HOST[:PORT] (STARTTLS), smtps://HOST[:PORT] (implicit TLS), or \"local\"")
 	fs.StringVar(&o.auth, "auth", "", "SASL `MECH`anism: plain, login, cram-md5, cram-sha1 (default plain when --user is given)")
 	fs.StringVar(&o.user, "user", "", "login `NAME`")
@@ -98,11 +101,22 @@ func (o *sendOptions) register(fs *flag.FlagSet) {
 }
 
 func (o *sendOptions) send(e *env, path string) error {
+	conf, err := o.loadConfig(e)
+	if err != nil {
+		return err
+	}
+	// The password variables (of the flag and of every profile) are hidden
+	// from the template's shell commands.
 	var hide []string
 	if o.passwordEnv != "" {
 		hide = append(hide, o.passwordEnv)
 	}
-	m, err := expand(path, o.vars, hide)
+	for _, p := range conf.Profiles {
+		if p.PasswordEnv != "" {
+			hide = append(hide, p.PasswordEnv)
+		}
+	}
+	m, err := o.expand(conf, path, hide)
 	if err != nil {
 		return err
 	}
@@ -124,7 +138,7 @@ func (o *sendOptions) send(e *env, path string) error {
 	defer os.Remove(spool.Name())
 	defer spool.Close()
 
-	cfg, local, err := o.config(e, m.Settings)
+	cfg, local, err := o.config(conf, m.Settings)
 	if err != nil {
 		return err
 	}
@@ -179,46 +193,101 @@ func (o *sendOptions) send(e *env, path string) error {
 	return nil
 }
 
-// config builds the transport configuration from flags, then the
-// template's front matter. local reports that the built-in capture server
-// is the target.
-func (o *sendOptions) config(e *env, s template.Settings) (cfg transport.Config, local bool, err error) {
-	pick := func(flagValue, tmplValue string) string {
-		if flagValue != "" {
-			return flagValue
-		}
-		return tmplValue
-	}
-	server := pick(o.server, s.Server)
-	mech := pick(o.auth, s.Auth)
-	user := pick(o.user, s.User)
-	pwEnv := pick(o.passwordEnv, s.PasswordEnv)
-	// The template's tls: goes with the template's server: an explicit
-	// --server URL's scheme (or --tls) always decides the TLS mode.
-	tlsMode := o.tls
-	if tlsMode == "" && o.server == "" {
-		tlsMode = s.TLS
-	}
+// settings are the server settings of one send, merged from flags, the
+// template's front matter and a configuration profile.
+type settings struct {
+	server, tls, tlsCA, auth, user, passwordEnv, ehlo string
+	timeout                                           time.Duration
+	insecure                                          bool
+}
 
-	local = server == "" || server == "local"
+// resolve merges the sources of the server settings. Flags always win.
+// The template's front matter comes next — unless --profile was given on
+// the command line, in which case that profile beats the template (the
+// user chose it for this run). A profile is found by --profile, else by
+// the template's profile: key, else by the configuration's
+// default_profile. The template's tls: goes with the template's server:
+// an explicit --server URL's scheme (or --tls) decides the TLS mode.
+func (o *sendOptions) resolve(conf *config.Config, s template.Settings) (settings, error) {
+	profName := o.profile
+	if profName == "" {
+		profName = templateProfile(s)
+	}
+	prof, _, err := conf.Profile(profName)
+	if err != nil {
+		return settings{}, &cliError{code: exitConfig, err: err}
+	}
+	tmpl := settings{server: s.Server, tls: s.TLS, auth: s.Auth, user: s.User, passwordEnv: s.PasswordEnv}
+	if s.Server == "" {
+		tmpl.tls = ""
+	}
+	pro := settings{server: prof.Server, tls: prof.TLS, tlsCA: prof.TLSCA, auth: prof.Auth, user: prof.User,
+		passwordEnv: prof.PasswordEnv, ehlo: prof.EHLO, timeout: time.Duration(prof.Timeout), insecure: prof.InsecureAuth}
+	first, second := tmpl, pro
+	if o.profile != "" {
+		first, second = pro, tmpl
+	}
+	pick := func(vals ...string) string {
+		for _, v := range vals {
+			if v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	r := settings{
+		server:      pick(o.server, first.server, second.server),
+		auth:        pick(o.auth, first.auth, second.auth),
+		user:        pick(o.user, first.user, second.user),
+		passwordEnv: pick(o.passwordEnv, first.passwordEnv, second.passwordEnv),
+		tlsCA:       pick(o.tlsCA, first.tlsCA, second.tlsCA),
+		ehlo:        pick(o.localName, first.ehlo, second.ehlo),
+		insecure:    o.insecure || first.insecure || second.insecure,
+		timeout:     o.timeout,
+	}
+	if r.timeout == 0 {
+		r.timeout = max(first.timeout, second.timeout)
+	}
+	// The TLS mode travels with the server it was written for.
+	switch {
+	case o.tls != "":
+		r.tls = o.tls
+	case o.server != "":
+	case r.server == first.server:
+		r.tls = first.tls
+	case r.server == second.server:
+		r.tls = second.tls
+	}
+	return r, nil
+}
+
+// config builds the transport configuration. local reports that the
+// built-in capture server is the target.
+func (o *sendOptions) config(conf *config.Config, s template.Settings) (cfg transport.Config, local bool, err error) {
+	r, err := o.resolve(conf, s)
+	if err != nil {
+		return cfg, false, err
+	}
+	local = r.server == "" || r.server == "local"
 	if !local {
-		cfg.Endpoint, err = transport.ParseURL(server)
+		cfg.Endpoint, err = transport.ParseURL(r.server)
 		if err != nil {
 			return cfg, false, usageErrorf("--server: %v", err)
 		}
 	}
-	if tlsMode != "" && !local {
-		cfg.TLS, err = transport.ParseTLSMode(tlsMode)
+	if r.tls != "" && !local {
+		cfg.TLS, err = transport.ParseTLSMode(r.tls)
 		if err != nil {
 			return cfg, false, usageErrorf("--tls: %v", err)
 		}
 	}
-	if o.tlsCA != "" {
-		cfg.RootCAs, err = loadCA(o.tlsCA)
+	if r.tlsCA != "" {
+		cfg.RootCAs, err = loadCA(r.tlsCA)
 		if err != nil {
 			return cfg, false, err
 		}
 	}
+	mech, user := r.auth, r.user
 	if mech != "" && user == "" && !strings.EqualFold(mech, "none") {
 		return cfg, false, usageErrorf("--auth %s needs --user", mech)
 	}
@@ -229,11 +298,11 @@ func (o *sendOptions) config(e *env, s template.Settings) (cfg transport.Config,
 		cfg.Mechanism = strings.ToUpper(mech)
 		cfg.Username = user
 		switch {
-		case pwEnv != "":
-			pw, ok := os.LookupEnv(pwEnv)
+		case r.passwordEnv != "":
+			pw, ok := os.LookupEnv(r.passwordEnv)
 			if !ok || pw == "" {
-				return cfg, false, withHint(configErrorf("--password-env: environment variable %s is not set or empty", pwEnv),
-					fmt.Sprintf("export %s=... before running mailscript", pwEnv))
+				return cfg, false, withHint(configErrorf("--password-env: environment variable %s is not set or empty", r.passwordEnv),
+					fmt.Sprintf("export %s=... before running mailscript", r.passwordEnv))
 			}
 			cfg.Password = secret.New(pw)
 		case local:
@@ -244,9 +313,9 @@ func (o *sendOptions) config(e *env, s template.Settings) (cfg transport.Config,
 				"pass --password-env VAR and put the password in that environment variable (never on the command line)")
 		}
 	}
-	cfg.AllowInsecureAuth = o.insecure
-	cfg.Timeout = o.timeout
-	cfg.LocalName = o.localName
+	cfg.AllowInsecureAuth = r.insecure
+	cfg.Timeout = r.timeout
+	cfg.LocalName = r.ehlo
 	return cfg, local, nil
 }
 
@@ -304,3 +373,6 @@ func spoolMessage(m *template.Message) (*os.File, error) {
 }
 
 func dirOf(path string) string { return filepath.Dir(path) }
+
+// templateProfile returns the profile the template's front matter names.
+func templateProfile(s template.Settings) string { return s.Profile }
