@@ -85,6 +85,9 @@ func exitCode(err error) int {
 		switch {
 		case te.AuthFailed():
 			return exitNoPerm
+		case errors.Is(err, transport.ErrTLSModeMismatch):
+			// The port speaks another TLS mode: retrying will not help.
+			return exitUnavailable
 		case te.Reply == nil && (te.Stage == transport.StageConnect || te.Stage == transport.StageStartTLS):
 			// Nothing answered, or TLS could not be established (an
 			// untrusted certificate, STARTTLS missing): the service is

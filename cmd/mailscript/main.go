@@ -7,6 +7,8 @@
 //	mailscript render TEMPLATE [--var NAME=VALUE]...
 //	mailscript send TEMPLATE [--server URL] [--auth MECH] [--user NAME] [--password-env VAR] [-v]
 //	mailscript capture [--listen ADDR] [--maildir DIR]
+//	mailscript auth MECH [USER] [CHALLENGE]
+//	mailscript probe URL [--user NAME --password-env VAR]
 //
 // Run "mailscript help COMMAND" for each command's flags and examples.
 package main
@@ -48,7 +50,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{renderCmd, sendCmd, captureCmd}
+	commands = []*command{renderCmd, sendCmd, captureCmd, authCmd, probeCmd}
 }
 
 const topUsage = `mailscript renders mail templates into raw MIME and sends them over SMTP.

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,27 +24,30 @@ import (
 var sendCmd = &command{
 	name:    "send",
 	summary: "expand a template and send it over SMTP",
-	usage: `Usage: mailscript send TEMPLATE [--server URL] [--auth MECH] [--user NAME]
-                       [--password-env VAR] [--tls MODE] [--tls-ca FILE]
-                       [--var NAME=VALUE]... [-v]
+	usage: `Usage: mailscript send TEMPLATE [--server URL | --profile NAME] [--user NAME]
+                       [--auth MECH] [--password-env VAR | --password-cmd CMD]
+                       [--tls MODE] [--tls-ca FILE] [--var NAME=VALUE]... [-v]
 
 Expands TEMPLATE and sends it, then prints the server's final reply
 (e.g. "250 2.0.0 Ok: queued as 8E2FD52095").
 
 The server URL: smtp://HOST[:PORT] uses STARTTLS (port 587 by default),
-smtps://HOST[:PORT] uses implicit TLS (port 465); --tls overrides the mode.
+smtps://HOST[:PORT] uses implicit TLS (port 465), lmtp://HOST[:PORT] or
+lmtp:/PATH speak LMTP; --tls overrides the mode. Certificates are verified.
 Credentials are only sent over TLS unless the server is on loopback.
 The password never comes from the command line: --password-env names an
-environment variable that holds it.
+environment variable that holds it, --password-cmd a command that prints
+it; on a terminal mailscript asks for it without echo.
 
-With no --server (and none in the template's front matter), or with
---server local, the message goes through the same client code to a built-in
-capture server that stores it in a local Maildir (--outbox, default ./outbox):
-nothing reaches the internet.
+With no server (no --server, no profile, nothing in the template's front
+matter), or with --server local, the message goes through the same client
+code to a built-in capture server that stores it in a local Maildir
+(--outbox, default ./outbox): nothing reaches the internet.
 
-Flags override the template's front matter (server, auth, user,
-password_env, tls). Exit codes: 0 sent, 64 usage, 65 template error,
-66 missing file, 69 server unavailable or 5xx, 75 temporary 4xx,
+Flags win over the template's front matter (server, auth, user,
+password_env, tls, profile), which wins over the configuration file's
+profile (docs/config.md). Exit codes: 0 sent, 64 usage, 65 template
+error, 66 missing file, 69 server unavailable or 5xx, 75 temporary 4xx,
 77 authentication failed, 78 configuration error.
 
 Examples:
@@ -52,8 +56,9 @@ Examples:
       --server smtp://mail.example.com --auth cram-md5 --user alice \
       --password-env MAIL_PASSWORD -v
   mailscript send report.tmpl --server smtps://mail.example.com:465 \
-      --user ci@example.com --password-env SMTP_PASS --var status=failed
-  mailscript send test.tmpl --server smtp://10.0.0.5:25 --tls none
+      --user ci@example.com --password-cmd 'pass show mail/ci' --var status=failed
+  mailscript send test.tmpl --profile work --quit-after rcpt    # verify recipients, send nothing
+  mailscript send alert.tmpl --profile work --json              # machine-readable outcome
 `,
 	setup: func(fs *flag.FlagSet) func(*env, []string) error {
 		o := &sendOptions{}
@@ -70,34 +75,60 @@ Examples:
 // sendOptions are the flags of "send".
 type sendOptions struct {
 	templateOptions
-	profile     string
-	server      string
-	auth        string
-	user        string
-	passwordEnv string
-	tls         string
-	tlsCA       string
-	outbox      string
-	insecure    bool
-	timeout     time.Duration
-	verbose     bool
-	localName   string
+	tls            tlsFlags
+	profile        string
+	server         string
+	auth           string
+	user           string
+	authzid        string
+	domain         string
+	passwordEnv    string
+	passwordCmd    string
+	tokenEnv       string
+	tokenCmd       string
+	outbox         string
+	insecureAuth   bool
+	timeout        time.Duration
+	verbose        bool
+	transcript     string
+	transcriptBody bool
+	timestamps     bool
+	localName      string
+	localAddr      string
+	quitAfter      string
+	jsonOut        bool
+	dsnNotify      string
+	dsnRet         string
+	dsnEnvID       string
 }
 
 func (o *sendOptions) register(fs *flag.FlagSet) {
 	o.templateOptions.register(fs)
+	o.tls.register(fs)
 	fs.StringVar(&o.profile, "profile", "", "use server profile `NAME` from the configuration file")
-	fs.StringVar(&o.server, "server", "", "server `URL`: smtp://HOST[:PORT] (STARTTLS), smtps://HOST[:PORT] (implicit TLS), or \"local\"")
-	fs.StringVar(&o.auth, "auth", "", "SASL `MECH`anism: plain, login, cram-md5, cram-sha1 (default plain when --user is given)")
-	fs.StringVar(&o.user, "user", "", "login `NAME`")
+	fs.StringVar(&o.server, "server", "", "server `URL`: smtp://HOST[:PORT] (STARTTLS), smtps://HOST[:PORT] (implicit TLS),\nlmtp://HOST[:PORT], lmtp:/PATH (unix socket), or \"local\"")
+	fs.StringVar(&o.auth, "auth", "", "SASL `MECH`anism: auto, plain, login, cram-md5, cram-sha1, digest-md5, scram-sha-1, scram-sha-256,\nscram-sha-1-plus, scram-sha-256-plus, xoauth2, oauthbearer, ntlm, external, anonymous\n(default auto when --user is given: the strongest the server offers)")
+	fs.StringVar(&o.user, "user", "", "login `NAME` (NTLM: DOMAIN\\user works too)")
+	fs.StringVar(&o.authzid, "authzid", "", "authorization `ID`entity to act as (PLAIN, DIGEST-MD5, SCRAM, OAUTHBEARER, EXTERNAL)")
+	fs.StringVar(&o.domain, "domain", "", "NTLM `DOMAIN`")
 	fs.StringVar(&o.passwordEnv, "password-env", "", "read the password from environment variable `VAR`")
-	fs.StringVar(&o.tls, "tls", "", "TLS `MODE`: starttls, implicit or none (default from the URL scheme)")
-	fs.StringVar(&o.tlsCA, "tls-ca", "", "verify the server with the CA certificates in `FILE` (PEM) instead of the system roots")
+	fs.StringVar(&o.passwordCmd, "password-cmd", "", "run `CMD` (via sh -c) and use its output as the password (e.g. \"pass show mail\")")
+	fs.StringVar(&o.tokenEnv, "token-env", "", "read the OAuth token (XOAUTH2, OAUTHBEARER) from environment variable `VAR`")
+	fs.StringVar(&o.tokenCmd, "token-cmd", "", "run `CMD` and use its output as the OAuth token (e.g. a cloud CLI)")
 	fs.StringVar(&o.outbox, "outbox", "outbox", "Maildir `DIR` of the built-in local capture server")
-	fs.BoolVar(&o.insecure, "insecure-auth", false, "allow AUTH without TLS to a host that is not loopback (the password crosses the network in clear)")
-	fs.DurationVar(&o.timeout, "timeout", 0, "connect and per-command `DURATION` (default 30s connect, 5m command)")
-	fs.StringVar(&o.localName, "ehlo", "", "`NAME` to send in EHLO (default: this machine's host name)")
+	fs.BoolVar(&o.insecureAuth, "insecure-auth", false, "allow AUTH without TLS to a host that is not loopback (the password crosses the network in clear)")
+	fs.DurationVar(&o.timeout, "timeout", 0, "connect, per-command and final-reply `DURATION` (default 30s connect, 5m command, 10m after the final dot)")
+	fs.StringVar(&o.localName, "ehlo", "", "`NAME` to send in EHLO (default: this machine's fully qualified name)")
+	fs.StringVar(&o.localAddr, "local-addr", "", "bind the connection to source `ADDR`ess (IP or IP:port)")
 	fs.BoolVar(&o.verbose, "v", false, "print the SMTP transcript to stderr (passwords masked)")
+	fs.StringVar(&o.transcript, "transcript", "", "write the SMTP transcript to `FILE` (passwords masked)")
+	fs.BoolVar(&o.transcriptBody, "transcript-body", false, "include the message body in the transcript (default: headers only)")
+	fs.BoolVar(&o.timestamps, "timestamps", false, "prefix transcript lines with the time")
+	fs.StringVar(&o.quitAfter, "quit-after", "", "stop after `STAGE` and quit cleanly, sending nothing: connect, ehlo, tls, auth,\nmail or rcpt (rcpt checks every recipient: verification without sending)")
+	fs.BoolVar(&o.jsonOut, "json", false, "print the outcome (reply, recipients, or the error with its stage and codes) as JSON on stdout")
+	fs.StringVar(&o.dsnNotify, "dsn-notify", "", "ask for delivery status notifications: `LIST` of success,failure,delay or never")
+	fs.StringVar(&o.dsnRet, "dsn-ret", "", "what a bounce returns: full or hdrs")
+	fs.StringVar(&o.dsnEnvID, "dsn-envid", "", "envelope `ID` returned in delivery status notifications")
 }
 
 func (o *sendOptions) send(e *env, path string) error {
@@ -138,7 +169,7 @@ func (o *sendOptions) send(e *env, path string) error {
 	defer os.Remove(spool.Name())
 	defer spool.Close()
 
-	cfg, local, err := o.config(conf, m.Settings)
+	cfg, local, err := o.config(e, conf, m.Settings)
 	if err != nil {
 		return err
 	}
@@ -161,26 +192,40 @@ func (o *sendOptions) send(e *env, path string) error {
 		}
 		defer srv.Close()
 		cfg.Endpoint, _ = transport.ParseURL("smtp://" + srv.Addr())
+		cfg.TLS = transport.TLSStartTLS
 		cfg.RootCAs = srv.RootCAs()
+		cfg.PinSHA256 = nil
+		cfg.InsecureSkipVerify = false
 	}
-	if o.verbose {
-		cfg.Transcript = e.stderr
-	}
-
-	c, err := transport.Dial(e.ctx, cfg)
-	if err != nil {
-		return explainDialError(err, cfg)
-	}
-	defer c.Close()
-	reply, err := c.Send(e.ctx, m.From, m.Recipients, spool)
+	closeTranscript, err := o.openTranscript(e, &cfg)
 	if err != nil {
 		return err
 	}
-	if err := c.Close(); err != nil && o.verbose {
-		fmt.Fprintf(e.stderr, "mailscript: warning: %v\n", err)
-	}
-	fmt.Fprintln(e.stdout, reply.String())
+	defer closeTranscript()
+	o.tls.warn(e.stderr)
+
+	out := &sendOutcome{Server: cfg.Endpoint.String(), From: m.From, Recipients: m.Recipients}
 	if local {
+		out.Server = "local"
+	}
+	err = o.deliver(e, cfg, m, spool, out)
+	if err != nil {
+		out.Status = "failed"
+		var te *transport.Error
+		if errors.As(err, &te) {
+			out.Error = te
+		} else {
+			out.Message = err.Error()
+		}
+		if o.jsonOut {
+			writeJSON(e.stdout, out)
+		}
+		return explainDialError(err)
+	}
+	if o.jsonOut {
+		writeJSON(e.stdout, out)
+	}
+	if local && out.Status == "sent" {
 		where := o.outbox
 		mu.Lock()
 		defer mu.Unlock()
@@ -188,9 +233,119 @@ func (o *sendOptions) send(e *env, path string) error {
 			where = stored[0].Path
 		}
 		fmt.Fprintf(e.stderr, "mailscript: note: no server configured: the message was stored in the local outbox %s, not sent to the internet\n", where)
-		fmt.Fprintf(e.stderr, "mailscript: hint: use --server smtp://HOST to send it for real\n")
+		fmt.Fprintf(e.stderr, "mailscript: hint: use --server smtp://HOST (or a profile, see docs/config.md) to send it for real\n")
 	}
 	return nil
+}
+
+// sendOutcome is what --json prints.
+type sendOutcome struct {
+	Status     string                 `json:"status"` // sent, stopped, verified, failed
+	Server     string                 `json:"server"`
+	From       string                 `json:"from"`
+	Recipients []string               `json:"recipients"`
+	Stage      string                 `json:"stopped_after,omitempty"`
+	Result     *transport.SendResult  `json:"result,omitempty"`
+	Verified   []transport.RcptResult `json:"verified,omitempty"`
+	Error      *transport.Error       `json:"error,omitempty"`
+	Message    string                 `json:"message,omitempty"`
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// deliver runs the SMTP session: the whole send, or up to --quit-after.
+func (o *sendOptions) deliver(e *env, cfg transport.Config, m *template.Message, spool io.Reader, out *sendOutcome) error {
+	quit := strings.ToLower(o.quitAfter)
+	switch quit {
+	case "", "mail", "rcpt":
+	case "connect", "ehlo", "tls", "auth":
+		cfg.QuitAfter = transport.Stage(quit)
+	default:
+		return usageErrorf("--quit-after: unknown stage %q (want connect, ehlo, tls, auth, mail or rcpt)", o.quitAfter)
+	}
+	c, err := transport.Dial(e.ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	switch quit {
+	case "connect", "ehlo", "tls", "auth":
+		out.Status, out.Stage = "stopped", quit
+		if err := c.Close(); err != nil {
+			return err
+		}
+		if !o.jsonOut {
+			fmt.Fprintf(e.stdout, "stopped after %s: nothing sent\n", quit)
+		}
+		return nil
+	case "mail", "rcpt":
+		var to []string
+		if quit == "rcpt" {
+			to = m.Recipients
+		}
+		res, err := c.Verify(e.ctx, m.From, to)
+		out.Verified, out.Stage = res, quit
+		if err != nil {
+			return err
+		}
+		out.Status = "verified"
+		if !o.jsonOut {
+			for _, r := range res {
+				fmt.Fprintf(e.stdout, "%s: %s\n", r.Addr, r.Rcpt.String())
+			}
+			fmt.Fprintf(e.stdout, "stopped after %s: nothing sent\n", quit)
+		}
+		return c.Close()
+	}
+	res, err := c.SendMessage(e.ctx, m.From, m.Recipients, spool, nil)
+	out.Result = res
+	if err != nil {
+		return err
+	}
+	out.Status = "sent"
+	if err := c.Close(); err != nil && o.verbose {
+		fmt.Fprintf(e.stderr, "mailscript: warning: %v\n", err)
+	}
+	if !o.jsonOut {
+		fmt.Fprintln(e.stdout, res.Reply.String())
+	}
+	return nil
+}
+
+// openTranscript points the transcript at stderr (-v) and/or a file
+// (--transcript).
+func (o *sendOptions) openTranscript(e *env, cfg *transport.Config) (func(), error) {
+	cfg.TranscriptBody = o.transcriptBody
+	cfg.Timestamps = o.timestamps
+	var ws []io.Writer
+	if o.verbose {
+		ws = append(ws, e.stderr)
+	}
+	var f *os.File
+	if o.transcript != "" {
+		var err error
+		f, err = os.OpenFile(o.transcript, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		if err != nil {
+			return nil, &cliError{code: exitCantCreate, msg: "--transcript", err: err}
+		}
+		ws = append(ws, f)
+	}
+	switch len(ws) {
+	case 0:
+	case 1:
+		cfg.Transcript = ws[0]
+	default:
+		cfg.Transcript = io.MultiWriter(ws...)
+	}
+	return func() {
+		if f != nil {
+			f.Close()
+		}
+	}, nil
 }
 
 // settings are the server settings of one send, merged from flags, the
@@ -240,9 +395,9 @@ func (o *sendOptions) resolve(conf *config.Config, s template.Settings) (setting
 		auth:        pick(o.auth, first.auth, second.auth),
 		user:        pick(o.user, first.user, second.user),
 		passwordEnv: pick(o.passwordEnv, first.passwordEnv, second.passwordEnv),
-		tlsCA:       pick(o.tlsCA, first.tlsCA, second.tlsCA),
+		tlsCA:       pick(o.tls.ca, first.tlsCA, second.tlsCA),
 		ehlo:        pick(o.localName, first.ehlo, second.ehlo),
-		insecure:    o.insecure || first.insecure || second.insecure,
+		insecure:    o.insecureAuth || first.insecure || second.insecure,
 		timeout:     o.timeout,
 	}
 	if r.timeout == 0 {
@@ -250,8 +405,8 @@ func (o *sendOptions) resolve(conf *config.Config, s template.Settings) (setting
 	}
 	// The TLS mode travels with the server it was written for.
 	switch {
-	case o.tls != "":
-		r.tls = o.tls
+	case o.tls.mode != "":
+		r.tls = o.tls.mode
 	case o.server != "":
 	case r.server == first.server:
 		r.tls = first.tls
@@ -263,7 +418,7 @@ func (o *sendOptions) resolve(conf *config.Config, s template.Settings) (setting
 
 // config builds the transport configuration. local reports that the
 // built-in capture server is the target.
-func (o *sendOptions) config(conf *config.Config, s template.Settings) (cfg transport.Config, local bool, err error) {
+func (o *sendOptions) config(e *env, conf *config.Config, s template.Settings) (cfg transport.Config, local bool, err error) {
 	r, err := o.resolve(conf, s)
 	if err != nil {
 		return cfg, false, err
@@ -275,63 +430,58 @@ func (o *sendOptions) config(conf *config.Config, s template.Settings) (cfg tran
 			return cfg, false, usageErrorf("--server: %v", err)
 		}
 	}
-	if r.tls != "" && !local {
-		cfg.TLS, err = transport.ParseTLSMode(r.tls)
-		if err != nil {
-			return cfg, false, usageErrorf("--tls: %v", err)
-		}
+	t := o.tls
+	t.mode, t.ca = r.tls, r.tlsCA
+	if local {
+		t.mode = ""
 	}
-	if r.tlsCA != "" {
-		cfg.RootCAs, err = loadCA(r.tlsCA)
-		if err != nil {
+	if err := t.apply(&cfg); err != nil {
+		return cfg, false, err
+	}
+	mech, user := strings.ToUpper(r.auth), r.user
+	switch {
+	case mech == "NONE":
+		mech, user = "", ""
+	case mech == "EXTERNAL" || mech == "ANONYMOUS":
+	case mech != "" && user == "":
+		return cfg, false, usageErrorf("--auth %s needs --user", r.auth)
+	case mech == "" && user != "":
+		mech = transport.MechanismAuto
+	}
+	cfg.Mechanism, cfg.Username, cfg.Authzid, cfg.Domain = mech, user, o.authzid, o.domain
+	if mech == "XOAUTH2" || mech == "OAUTHBEARER" || (mech == transport.MechanismAuto && (o.tokenEnv != "" || o.tokenCmd != "")) {
+		if cfg.Token, err = readSecret(e, "token", o.tokenEnv, o.tokenCmd, true); err != nil {
 			return cfg, false, err
 		}
 	}
-	mech, user := r.auth, r.user
-	if mech != "" && user == "" && !strings.EqualFold(mech, "none") {
-		return cfg, false, usageErrorf("--auth %s needs --user", mech)
+	needPassword := user != "" && mech != "XOAUTH2" && mech != "OAUTHBEARER" && mech != "EXTERNAL" && mech != "ANONYMOUS"
+	if mech == transport.MechanismAuto && !cfg.Token.IsZero() && r.passwordEnv == "" && o.passwordCmd == "" {
+		needPassword = false
 	}
-	if user != "" {
-		if mech == "" {
-			mech = "PLAIN"
-		}
-		cfg.Mechanism = strings.ToUpper(mech)
-		cfg.Username = user
-		switch {
-		case r.passwordEnv != "":
-			pw, ok := os.LookupEnv(r.passwordEnv)
-			if !ok || pw == "" {
-				return cfg, false, withHint(configErrorf("--password-env: environment variable %s is not set or empty", r.passwordEnv),
-					fmt.Sprintf("export %s=... before running mailscript", r.passwordEnv))
-			}
-			cfg.Password = secret.New(pw)
-		case local:
+	if needPassword {
+		if local && r.passwordEnv == "" && o.passwordCmd == "" {
 			// The capture server accepts any credentials.
 			cfg.Password = secret.New("local")
-		default:
-			return cfg, false, withHint(usageErrorf("--user %s needs a password source", user),
-				"pass --password-env VAR and put the password in that environment variable (never on the command line)")
+		} else if cfg.Password, err = readSecret(e, "password", r.passwordEnv, o.passwordCmd, true); err != nil {
+			return cfg, false, err
 		}
 	}
 	cfg.AllowInsecureAuth = r.insecure
 	cfg.Timeout = r.timeout
 	cfg.LocalName = r.ehlo
+	cfg.LocalAddr = o.localAddr
+	if o.dsnNotify != "" || o.dsnRet != "" || o.dsnEnvID != "" {
+		d := &transport.DSN{Ret: strings.ToUpper(o.dsnRet), EnvID: o.dsnEnvID}
+		if o.dsnNotify != "" {
+			d.Notify = strings.Split(strings.ToUpper(o.dsnNotify), ",")
+		}
+		cfg.DSN = d
+	}
 	return cfg, local, nil
 }
 
-func loadCA(path string) (*x509.CertPool, error) {
-	pool, err := transport.LoadCAFile(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("--tls-ca: %w", err)
-		}
-		return nil, &cliError{code: exitConfig, msg: "--tls-ca", err: err}
-	}
-	return pool, nil
-}
-
 // explainDialError adds hints for the mistakes people make most.
-func explainDialError(err error, cfg transport.Config) error {
+func explainDialError(err error) error {
 	var te *transport.Error
 	if !errors.As(err, &te) {
 		return err
@@ -341,6 +491,8 @@ func explainDialError(err error, cfg transport.Config) error {
 		return withHint(err, "check the user name and the password in the environment variable; the server refused them")
 	case errors.As(err, new(x509.UnknownAuthorityError)), errors.As(err, new(x509.HostnameError)), errors.As(err, new(x509.CertificateInvalidError)):
 		return withHint(err, "the server's certificate is not trusted: for a private CA or a self-signed server pass its certificate with --tls-ca FILE")
+	case errors.Is(err, transport.ErrTLSModeMismatch):
+		return err // the error itself says which mode the port wants
 	case te.Stage == transport.StageConnect:
 		return withHint(err, "is the server running and the port right? smtp:// means STARTTLS (587), smtps:// implicit TLS (465)")
 	}
