@@ -20,22 +20,36 @@
 //	{{render "footer.tmpl"}}  another template, expanded with the same values
 //	{{.x | wrap 72}}          helpers: upper lower title trim default join split
 //	                          indent wrap quote base64 html
-//	{{attach "picture.jpg"}}  attach a file (the message becomes multipart/mixed)
+//	{{attach "picture.jpg"}}  attach a file (the message becomes multipart/mixed);
+//	                          also a glob: {{attach "artifacts/*.log"}}
+//	{{inline "logo.png"}}     an image of the HTML part: prints its cid: URL
+//	{{attach_cmd "cmd"}}      attach a command's output (streamed to a temporary file)
 //	{{addr "Ann" .to}}        one address, the display name quoted or encoded as needed
+//
+// The body is plain text, HTML (Content-Type: text/html) or Markdown
+// (Content-Type: text/markdown, sent as the Markdown text and the HTML that
+// goldmark renders from it); a plain body may define an HTML alternative with
+// {{define "html"}}...{{end}}. HTML is expanded with html/template, so values
+// are escaped for their context. The message is text/plain, text/html,
+// multipart/alternative, with multipart/related for inline images and
+// multipart/mixed for attachments, nested as needed.
 //
 // The life cycle follows the data flow of a mail merge: [Parse] or [ParseFile]
 // once (syntax and front matter errors are reported here, with positions);
 // [Template.Expand] once per message (every directive runs and everything that
 // can fail fails here, before a byte is sent); [Message.WriteTo] streams the
-// message, as many times as needed, with identical bytes each time.
+// message, as many times as needed, with identical bytes each time;
+// [Message.Close] removes the temporary files it may hold.
 // A [Template] is immutable and safe for concurrent use by several Expand calls.
 //
 // Every error returned by this package is an [*Error] carrying the file, line
 // and column it refers to.
 //
 // The output follows RFC 5322 (Internet Message Format), RFC 2045 and 2046
-// (MIME bodies and multipart/mixed), RFC 2047 (non-ASCII header text), RFC
-// 2183 and 2231 (Content-Disposition and non-ASCII file names). It contains
+// (MIME bodies, transfer encodings, multipart/mixed and /alternative), RFC
+// 2047 (non-ASCII header text), RFC 2183 and 2231 (Content-Disposition and
+// non-ASCII file names), RFC 2387 and 2392 (multipart/related, Content-ID and
+// cid: URLs). It contains
 // CRLF line endings only, never a bare CR or LF, and no line longer than 998
 // octets. Dot-stuffing is left to the SMTP layer.
 //

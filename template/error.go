@@ -232,9 +232,11 @@ func defineHint(name string) string {
 // stubFuncs lets the parser know the function names; Expand binds the real
 // ones to a per-expansion state.
 var stubFuncs = template.FuncMap{
-	"chunk":  func(string, ...any) (string, error) { return "", nil },
-	"sh":     func(string) (string, error) { return "", nil },
-	"date":   func(...string) (string, error) { return "", nil },
-	"attach": func(string, ...string) (string, error) { return "", nil },
-	"addr":   func(...string) (string, error) { return "", nil },
+	"chunk":      func(string, ...any) (string, error) { return "", nil },
+	"sh":         func(string) (string, error) { return "", nil },
+	"date":       func(...string) (string, error) { return "", nil },
+	"attach":     func(string, ...string) (string, error) { return "", nil },
+	"inline":     func(string, ...string) (string, error) { return "", nil },
+	"attach_cmd": func(string, ...string) (string, error) { return "", nil },
+	"addr":       func(...string) (string, error) { return "", nil },
 }

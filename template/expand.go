@@ -6,10 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"mime"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +17,7 @@ type Options struct {
 	Now       func() time.Time  // nil = time.Now (tests inject a fixed clock)
 	Boundary  func() string     // nil = random MIME boundaries (tests inject fixed ones)
 	MessageID func() string     // nil = "<random@hostname>" (tests inject); with or without angle brackets
+	ContentID func() string     // nil = random Content-IDs for inline images (tests inject); with or without angle brackets
 	Hostname  string            // for Message-ID; "" = os.Hostname
 
 	// Values are named values from a values file (see LoadValues) or, in a
@@ -38,8 +35,8 @@ type Options struct {
 	// HideEnv names environment variables that sh commands must not see
 	// (for example the one holding the SMTP password).
 	HideEnv []string
-	// IncludeRoot, when set, confines include and render to files inside
-	// this directory (after resolving symbolic links).
+	// IncludeRoot, when set, confines include, render, attach and inline
+	// to files inside this directory (after resolving symbolic links).
 	IncludeRoot string
 }
 
@@ -62,17 +59,12 @@ type expansion struct {
 	funcs       map[string]any  // the directives bound to this expansion
 	renders     []string        // the chain of rendered template files, for cycles (see render)
 	attachments []attachment
+	mime        mimeState // HTML part, inline images, temporary files (see mime.go)
 
 	// While an address field value is executed: the output so far and
 	// where each directive's output landed in it.
 	out   *strings.Builder
 	spans []valueSpan
-}
-
-type attachment struct {
-	path        string // resolved path
-	filename    string // file name shown to the recipient
-	contentType string // media type with parameters
 }
 
 // Expand evaluates every directive and builds the message. Everything that
@@ -83,7 +75,7 @@ type attachment struct {
 // Evaluation order is: front matter vars, the rest of the front matter in
 // file order, header lines in order, then the body. A value must be defined
 // before it is recalled.
-func (t *Template) Expand(opts Options) (*Message, error) {
+func (t *Template) Expand(opts Options) (m *Message, err error) {
 	x := &expansion{
 		t:     t,
 		opts:  opts,
@@ -100,6 +92,11 @@ func (t *Template) Expand(opts Options) (*Message, error) {
 		x.vals[k] = v
 		x.fixed[k] = true
 	}
+	defer func() {
+		if err != nil {
+			x.cleanup() // temporary files of attach_cmd
+		}
+	}()
 	if opts.NoShell {
 		if err := t.checkNoShell(); err != nil {
 			return nil, err
@@ -126,6 +123,7 @@ func (t *Template) Expand(opts Options) (*Message, error) {
 		"addr":   x.addr,
 		markFunc: x.mark,
 	}
+	x.addMIMEFuncs()
 	x.addFuncs()
 	set.Funcs(x.funcs)
 
@@ -142,7 +140,7 @@ func (t *Template) Expand(opts Options) (*Message, error) {
 			p := &t.pieces[pi]
 			x.out, x.spans = &buf, x.spans[:0]
 			w := &limitedWriter{w: &buf, n: maxPieceOutput}
-			if err := set.Lookup(p.name).Execute(w, x.vals); err != nil {
+			if err := x.execPiece(set, &b, it, p.name, w); err != nil {
 				if w.n < 0 {
 					l, c := p.pos(1, 0)
 					return nil, &Error{File: t.name, Line: l, Col: c, Err: fmt.Errorf("output exceeds %d MiB", maxPieceOutput>>20)}
@@ -243,77 +241,6 @@ func (x *expansion) mark(pos string, v any) string {
 		x.spans = append(x.spans, valueSpan{start: x.out.Len(), end: x.out.Len() + len(s), pos: p, addr: isAddr})
 	}
 	return s
-}
-
-// attach records a file attachment. The file is checked now and read only
-// when the message is written.
-func (x *expansion) attach(path string, opts ...string) (string, error) {
-	if path == "" {
-		return "", dirErr("attach", "empty path")
-	}
-	a := attachment{path: path, filename: filepath.Base(path)}
-	if !filepath.IsAbs(path) {
-		a.path = filepath.Join(x.t.dir, path)
-	}
-	for _, o := range opts {
-		k, v, ok := strings.Cut(o, "=")
-		switch {
-		case ok && k == "type":
-			mt, params, err := mime.ParseMediaType(v)
-			if err != nil || !strings.Contains(mt, "/") {
-				return "", dirErr("attach", "invalid content type %q", v)
-			}
-			if strings.HasPrefix(mt, "multipart/") {
-				return "", dirErr("attach", "type=%s: a file cannot be attached as a multipart entity (mailscript writes the MIME structure; use a type such as application/octet-stream)", mt)
-			}
-			a.contentType = mime.FormatMediaType(mt, params)
-		case ok && k == "name":
-			if v == "" || strings.ContainsAny(v, "/\\") || hasControl(v) {
-				return "", dirErr("attach", "invalid file name %q", v)
-			}
-			a.filename = v
-		default:
-			return "", dirErr("attach", "unknown option %q (known: type=MEDIA/TYPE, name=FILENAME)", o)
-		}
-	}
-	fi, err := os.Stat(a.path)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return "", &directiveError{"attach", fmt.Errorf("%s: %w", path, err)}
-	}
-	if !fi.Mode().IsRegular() {
-		return "", dirErr("attach", "%s: not a regular file", path)
-	}
-	if a.contentType == "" {
-		a.contentType = "application/octet-stream"
-		if ct := mime.TypeByExtension(filepath.Ext(a.path)); ct != "" {
-			if mt, params, err := mime.ParseMediaType(ct); err == nil {
-				a.contentType = mime.FormatMediaType(mt, params)
-			}
-		}
-	}
-	a.contentType = attachmentType(a.contentType)
-	ct, disp := attachmentHeader(a)
-	if !foldable("Content-Type", ct) || !foldable("Content-Disposition", disp) {
-		return "", dirErr("attach", "file name %q is too long for a header line", shorten(a.filename))
-	}
-	x.attachments = append(x.attachments, a)
-	return "", nil
-}
-
-// attachmentType returns the content type an attachment is sent with.
-// Attachments are always base64-encoded, which RFC 2046 forbids for
-// multipart/* and message/* entities (go-message would even write a
-// multipart body raw): those are sent as application/octet-stream.
-func attachmentType(ct string) string {
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || strings.HasPrefix(mt, "multipart/") || strings.HasPrefix(mt, "message/") {
-		return "application/octet-stream"
-	}
-	return ct
 }
 
 // randomBoundary is a MIME boundary that cannot occur in base64 or

@@ -1,6 +1,7 @@
 package template
 
 import (
+	"encoding/base64"
 	"io"
 	"mime/quotedprintable"
 	"path/filepath"
@@ -75,6 +76,13 @@ func (m *Message) body() string {
 	header, body, _ := strings.Cut(b.String(), "\r\n\r\n")
 	if strings.Contains(header, "Content-Transfer-Encoding: quoted-printable") {
 		dec, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(body)))
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		body = string(dec)
+	}
+	if strings.Contains(header, "Content-Transfer-Encoding: base64") {
+		dec, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(body, "\r\n", ""))
 		if err != nil {
 			return "error: " + err.Error()
 		}

@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	netmail "net/mail"
 	"os"
 	"strings"
 
-	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 )
@@ -28,16 +26,20 @@ type Settings struct {
 
 // Message is one expanded message, ready to be written. WriteTo may be called
 // several times and writes the same bytes each time (as long as attached
-// files do not change).
+// files do not change). A message may hold temporary files (the output of
+// attach_cmd): Close removes them.
 type Message struct {
 	From       string   // envelope sender: bare address
 	Recipients []string // envelope recipients: To + Cc + Bcc bare addresses, de-duplicated, in order
 	Settings   Settings // server settings carried by the template's front matter
 
-	header      mail.Header // the message header, Content-Type included
-	textHeader  mail.Header // the text part's header when the message is multipart
-	text        []byte      // the body: CRLF line endings
-	attachments []attachment
+	header  mail.Header // the message header, the root entity's Content-Type included
+	root    *part       // the root entity (its header fields are in header)
+	text    []byte      // the text/plain part, CRLF line endings (nil without one)
+	html    []byte      // the text/html part, CRLF line endings (nil without one)
+	temps   []string    // temporary files, removed by Close
+	closed  bool
+	noFiles bool // tests: write file parts empty
 }
 
 // singleFields may appear only once in a message.
@@ -155,7 +157,7 @@ func (b *builder) addresses(name string) ([]*mail.Address, error) {
 
 func (b *builder) finish(x *expansion) (*Message, error) {
 	t := b.t
-	m := &Message{Settings: b.settings, attachments: x.attachments}
+	m := &Message{Settings: b.settings}
 	type kv struct {
 		k, v string
 		f    *field // where the value comes from, if from the template
@@ -243,38 +245,15 @@ func (b *builder) finish(x *expansion) (*Message, error) {
 	}
 	hdr = append(hdr, kv{"MIME-Version", "1.0", nil})
 
-	bodyType := "text/plain"
-	if f := b.single["Content-Type"]; f != nil {
-		if vals, _ := nonEmpty(f); len(vals) > 0 {
-			mt, _, err := mime.ParseMediaType(vals[0])
-			if err != nil || (mt != "text/plain" && mt != "text/html") {
-				return nil, b.valueError(f.it, 0, "%q: the body may be text/plain or text/html (mailscript writes the MIME structure and charset itself)", vals[0])
-			}
-			bodyType = mt
-		}
-	}
 	// A Content-Transfer-Encoding from the template is ignored: the
-	// encoding is chosen from the body.
-	var cte string
-	m.text, cte = normalizeText(b.body)
-	textType := mime.FormatMediaType(bodyType, map[string]string{"charset": "utf-8"})
-
-	if len(m.attachments) == 0 {
-		hdr = append(hdr, kv{"Content-Type", textType, nil}, kv{"Content-Transfer-Encoding", cte, nil})
-	} else {
-		boundary := ""
-		if x.opts.Boundary != nil {
-			boundary = x.opts.Boundary()
-		}
-		if !validBoundary(boundary) {
-			if boundary != "" {
-				return nil, &Error{File: t.name, Err: fmt.Errorf("invalid MIME boundary %q", boundary)}
-			}
-			boundary = randomBoundary()
-		}
-		hdr = append(hdr, kv{"Content-Type", mime.FormatMediaType("multipart/mixed", map[string]string{"boundary": boundary}), nil})
-		m.textHeader.Add("Content-Transfer-Encoding", cte)
-		m.textHeader.Add("Content-Type", textType)
+	// encoding is chosen for each part.
+	root, err := b.buildBody(x, m)
+	if err != nil {
+		return nil, err
+	}
+	m.root = root
+	for _, f := range root.fields {
+		hdr = append(hdr, kv{f[0], f[1], nil})
 	}
 	for _, h := range hdr {
 		if foldable(h.k, h.v) {
@@ -289,6 +268,8 @@ func (b *builder) finish(x *expansion) (*Message, error) {
 	for i := len(hdr) - 1; i >= 0; i-- {
 		m.header.Add(hdr[i].k, hdr[i].v)
 	}
+	m.keepTemps(x.mime.temps)
+	x.mime.temps = nil
 	return m, nil
 }
 
@@ -347,114 +328,25 @@ func validBoundary(s string) bool {
 }
 
 // normalizeText turns every line ending (CRLF, LF or a lone CR) into CRLF,
-// ends the text with one, and chooses the transfer encoding: 7bit when the
-// text is ASCII without control characters and no line exceeds 998 octets,
-// quoted-printable otherwise.
+// ends the text with one, and chooses the transfer encoding (see
+// chooseEncoding).
 func normalizeText(s string) ([]byte, string) {
 	out := make([]byte, 0, len(s)+len(s)/32+2)
-	cte := "7bit"
-	lineLen := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case c == '\r' || c == '\n':
+		if c == '\r' || c == '\n' {
 			if c == '\r' && i+1 < len(s) && s[i+1] == '\n' {
 				i++
 			}
 			out = append(out, '\r', '\n')
-			lineLen = 0
 			continue
-		case c >= 0x80 || c < 0x20 && c != '\t' || c == 0x7f:
-			cte = "quoted-printable"
 		}
 		out = append(out, c)
-		lineLen++
-		if lineLen > 998 {
-			cte = "quoted-printable"
-		}
 	}
 	if len(out) > 0 && out[len(out)-1] != '\n' {
 		out = append(out, '\r', '\n')
 	}
-	return out, cte
-}
-
-// WriteTo streams the raw RFC 5322/MIME message to w, with CRLF line endings
-// only. Attachments are read from disk and base64-encoded as they are
-// written, never held in memory whole.
-func (m *Message) WriteTo(w io.Writer) (int64, error) {
-	cw := &countWriter{w: w}
-	err := m.write(cw)
-	return cw.n, err
-}
-
-func (m *Message) write(w io.Writer) error {
-	mw, err := message.CreateWriter(w, m.header.Header)
-	if err != nil {
-		return err
-	}
-	if len(m.attachments) == 0 {
-		if _, err := mw.Write(m.text); err != nil {
-			return err
-		}
-		return mw.Close()
-	}
-	pw, err := mw.CreatePart(m.textHeader.Header)
-	if err != nil {
-		return err
-	}
-	if _, err := pw.Write(m.text); err != nil {
-		return err
-	}
-	if err := pw.Close(); err != nil {
-		return err
-	}
-	for _, a := range m.attachments {
-		if err := writeAttachment(mw, a); err != nil {
-			return err
-		}
-	}
-	return mw.Close()
-}
-
-// attachmentHeader returns the Content-Type and Content-Disposition of an
-// attachment's part.
-func attachmentHeader(a attachment) (ct, disp string) {
-	mt, params, err := mime.ParseMediaType(attachmentType(a.contentType))
-	if err != nil {
-		mt, params = "application/octet-stream", map[string]string{}
-	}
-	params["name"] = a.filename
-	ct = mime.FormatMediaType(mt, params)
-	if ct == "" {
-		ct = mt
-	}
-	disp = mime.FormatMediaType("attachment", map[string]string{"filename": a.filename})
-	if disp == "" {
-		disp = "attachment"
-	}
-	return ct, disp
-}
-
-func writeAttachment(mw *message.Writer, a attachment) error {
-	var h message.Header
-	ct, disp := attachmentHeader(a)
-	h.Add("Content-Transfer-Encoding", "base64")
-	h.Add("Content-Disposition", disp)
-	h.Add("Content-Type", ct)
-	f, err := os.Open(a.path)
-	if err != nil {
-		return fmt.Errorf("attachment %s: %w", a.path, err)
-	}
-	defer f.Close()
-	pw, err := mw.CreatePart(h)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(pw, f); err != nil {
-		return fmt.Errorf("attachment %s: %w", a.path, err)
-	}
-	return pw.Close()
+	return out, chooseEncoding(out)
 }
 
 // foldable reports whether go-message writes the field k: v with lines of at

@@ -510,10 +510,11 @@ func TestBodyEncoding(t *testing.T) {
 	}{
 		{"ascii", "hello\nworld\n", "7bit"},
 		{"crlf and lone cr", "a\r\nb\rc\n", "7bit"},
-		{"non-ascii", "grüße\n", "quoted-printable"},
+		{"non-ascii", "grüße aus Köln, und bis bald\n", "quoted-printable"},
+		{"mostly non-ascii", "日本語の本文です\n", "base64"},
 		{"long line", strings.Repeat("x", 999) + "\n", "quoted-printable"},
 		{"998 is fine", strings.Repeat("x", 998) + "\n", "7bit"},
-		{"control char", "a\x00b\n", "quoted-printable"},
+		{"control char", "a\x00b in mostly ASCII text\n", "quoted-printable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -657,7 +658,7 @@ func FuzzParseExpand(f *testing.F) {
 		}
 		// Attachments could name any file on this machine: check the
 		// header and text only.
-		m.attachments = nil
+		m.noFiles = true
 		var buf bytes.Buffer
 		if _, err := m.WriteTo(&buf); err != nil {
 			t.Fatalf("WriteTo: %v", err)

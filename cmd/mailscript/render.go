@@ -38,6 +38,8 @@ Examples:
 			if err != nil {
 				return err
 			}
+			// Close removes the temporary files of attach_cmd.
+			defer m.Close()
 			if *out == "" {
 				bw := bufio.NewWriter(e.stdout)
 				if _, err := m.WriteTo(bw); err != nil {

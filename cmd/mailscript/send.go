@@ -151,6 +151,8 @@ func (o *sendOptions) send(e *env, path string) error {
 	if err != nil {
 		return err
 	}
+	// Close removes the temporary files of attach_cmd.
+	defer m.Close()
 	if m.From == "" {
 		return &cliError{code: exitDataErr, msg: path + ": no sender: set from: in the front matter or a From: header"}
 	}

@@ -1,0 +1,483 @@
+package template
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"os"
+	"runtime"
+	"strings"
+	"text/template"
+
+	"github.com/emersion/go-message"
+)
+
+// The MIME structure of a message (RFC 2045, 2046, 2387):
+//
+//	text only                  text/plain
+//	HTML only                  text/html
+//	text and HTML              multipart/alternative (text/plain, text/html)
+//	HTML with inline images    multipart/related (text/html, image...)
+//	attachments                multipart/mixed (body, attachment...)
+//
+// nested as needed, the richest being
+//
+//	multipart/mixed
+//	    multipart/alternative
+//	        text/plain
+//	        multipart/related
+//	            text/html
+//	            image/png (Content-ID)
+//	    application/pdf (attachment)
+
+// Body formats, from the template's Content-Type field.
+const (
+	formatText     = "text/plain"
+	formatHTML     = "text/html"
+	formatMarkdown = "text/markdown"
+)
+
+// mimeState is what an expansion collects for the MIME structure, besides
+// the attachments.
+type mimeState struct {
+	format  string       // the body's format, known when the body is expanded
+	define  bool         // the template defines an HTML part (known with format)
+	inlines []attachment // files of multipart/related, referenced by Content-ID
+	temps   []string     // temporary files (attach_cmd output)
+	html    htmlSet      // the HTML template set, built on first use
+}
+
+var errNoHTMLPart = errors.New(`the message has no HTML part to show inline images (use Content-Type: text/html, text/markdown or {{define "html"}}; or attach the file with "disposition=inline")`)
+
+// part is one MIME entity: a leaf with its content in memory (text) or in a
+// file (attachments, inline images), or a multipart entity.
+type part struct {
+	fields   [][2]string // header fields, in the order written
+	body     []byte      // a text leaf's content, CRLF line endings
+	file     string      // a file leaf's content
+	children []*part     // a multipart entity's parts
+}
+
+func (p *part) header() message.Header {
+	var h message.Header
+	// go-message writes the field added last first: add in reverse.
+	for i := len(p.fields) - 1; i >= 0; i-- {
+		h.Add(p.fields[i][0], p.fields[i][1])
+	}
+	return h
+}
+
+// addMIMEFuncs binds the MIME directives (besides attach) to the
+// expansion.
+func (x *expansion) addMIMEFuncs() {
+	x.funcs["inline"] = x.inline
+	x.funcs["attach_cmd"] = x.attachCmd
+}
+
+// bodyFormat returns the format of the body given by the template's
+// Content-Type field: text/plain (the default), text/html or
+// text/markdown.
+func (b *builder) bodyFormat() (string, error) {
+	f := b.single["Content-Type"]
+	vals, _ := nonEmpty(f)
+	if len(vals) == 0 {
+		return formatText, nil
+	}
+	mt, _, err := mime.ParseMediaType(vals[0])
+	switch {
+	case err != nil:
+	case mt == formatText, mt == formatHTML, mt == formatMarkdown:
+		return mt, nil
+	case mt == "text/x-markdown":
+		return formatMarkdown, nil
+	}
+	return "", b.valueError(f.it, 0, "%q: the body may be text/plain, text/html or text/markdown (mailscript writes the MIME structure and charset itself)", vals[0])
+}
+
+// execPiece executes one piece of the template: the body of a text/html
+// template with html/template (values are escaped for their HTML context),
+// everything else with text/template.
+func (x *expansion) execPiece(set *template.Template, b *builder, it item, name string, w io.Writer) error {
+	if it.kind == itemBody {
+		format, err := b.bodyFormat()
+		if err != nil {
+			return err
+		}
+		x.mime.format, x.mime.define = format, x.t.hasHTMLDefine()
+		if format == formatHTML {
+			return x.execHTML(name, w)
+		}
+	}
+	return set.Lookup(name).Execute(w, x.vals)
+}
+
+// htmlDefine is the name of the template that holds the HTML part of a
+// text/plain template: {{define "html"}}...{{end}}.
+const htmlDefine = "html"
+
+// hasHTMLDefine reports whether the template defines an HTML part.
+func (t *Template) hasHTMLDefine() bool {
+	d := t.set.Lookup(htmlDefine)
+	return d != nil && d.Tree != nil
+}
+
+// hasHTML reports whether the message will have an HTML part, once the
+// body's format is known.
+func (x *expansion) hasHTML() (has, known bool) {
+	switch x.mime.format {
+	case "":
+		return false, false
+	case formatText:
+		return x.mime.define, true
+	}
+	return true, true
+}
+
+// cleanup removes the temporary files of a failed expansion.
+func (x *expansion) cleanup() {
+	removeFiles(x.mime.temps)
+	x.mime.temps = nil
+}
+
+func removeFiles(paths []string) {
+	for _, p := range paths {
+		os.Remove(p)
+	}
+}
+
+// buildBody expands what follows the body (the HTML part, Markdown) and
+// builds the MIME structure. It returns the root entity, whose header
+// fields belong to the message header.
+func (b *builder) buildBody(x *expansion, m *Message) (*part, error) {
+	t := b.t
+	format, err := b.bodyFormat()
+	if err != nil {
+		return nil, err
+	}
+	x.mime.format = format
+	var text, html *part
+	switch format {
+	case formatText:
+		if t.hasHTMLDefine() {
+			var buf strings.Builder
+			w := &limitedWriter{w: &buf, n: maxPieceOutput}
+			if err := x.execHTML(htmlDefine, w); err != nil {
+				if w.n < 0 {
+					l, c := t.definePos(htmlDefine)
+					return nil, &Error{File: t.name, Line: l, Col: c, Err: fmt.Errorf("output exceeds %d MiB", maxPieceOutput>>20)}
+				}
+				return nil, t.convertError(err)
+			}
+			html = textPart(formatHTML, buf.String())
+			if strings.TrimSpace(b.body) == "" {
+				break // HTML only
+			}
+		}
+		text = textPart(formatText, b.body)
+	case formatHTML:
+		if t.hasHTMLDefine() {
+			l, c := t.definePos(htmlDefine)
+			return nil, t.errorf(l, c, "define: an HTML part is defined, but the body is already HTML (Content-Type: text/html)")
+		}
+		html = textPart(formatHTML, b.body)
+	case formatMarkdown:
+		if t.hasHTMLDefine() {
+			l, c := t.definePos(htmlDefine)
+			return nil, t.errorf(l, c, "define: an HTML part is defined, but the body is Markdown and makes its own (Content-Type: text/markdown)")
+		}
+		text = textPart(formatText, b.body)
+		out, err := renderMarkdown(b.body)
+		if err != nil {
+			return nil, &Error{File: t.name, Line: b.bodyLine(), Col: 1, Err: fmt.Errorf("markdown: %v", err)}
+		}
+		html = textPart(formatHTML, out)
+	}
+	if text != nil {
+		m.text = text.body
+	}
+	if html != nil {
+		m.html = html.body
+	}
+
+	boundary := func() (string, error) {
+		s := ""
+		if x.opts.Boundary != nil {
+			s = x.opts.Boundary()
+		}
+		if !validBoundary(s) {
+			if s != "" {
+				return "", &Error{File: t.name, Err: fmt.Errorf("invalid MIME boundary %q", s)}
+			}
+			s = randomBoundary()
+		}
+		return s, nil
+	}
+	multipart := func(subtype string, params map[string]string, children ...*part) (*part, error) {
+		s, err := boundary()
+		if err != nil {
+			return nil, err
+		}
+		p := map[string]string{"boundary": s}
+		for k, v := range params {
+			p[k] = v
+		}
+		return &part{fields: [][2]string{{"Content-Type", mime.FormatMediaType("multipart/"+subtype, p)}}, children: children}, nil
+	}
+
+	// Boundaries are drawn from the outside in.
+	var mixed, alt, related *part
+	if len(x.attachments) > 0 {
+		if mixed, err = multipart("mixed", nil); err != nil {
+			return nil, err
+		}
+	}
+	if text != nil && html != nil {
+		if alt, err = multipart("alternative", nil, text); err != nil {
+			return nil, err
+		}
+	}
+	if len(x.mime.inlines) > 0 {
+		if html == nil {
+			return nil, &Error{File: t.name, Line: b.bodyLine(), Col: 1, Directive: "inline", Err: errNoHTMLPart}
+		}
+		if related, err = multipart("related", map[string]string{"type": formatHTML}, html); err != nil {
+			return nil, err
+		}
+		for _, a := range x.mime.inlines {
+			related.children = append(related.children, filePart(a))
+		}
+		html = related
+	}
+	root := text
+	if html != nil {
+		root = html
+	}
+	if alt != nil {
+		alt.children = append(alt.children, html)
+		root = alt
+	}
+	if mixed != nil {
+		mixed.children = append(mixed.children, root)
+		for _, a := range x.attachments {
+			mixed.children = append(mixed.children, filePart(a))
+		}
+		root = mixed
+	}
+	return root, nil
+}
+
+// definePos returns the position of {{define "name"}}.
+func (t *Template) definePos(name string) (int, int) {
+	d := t.set.Lookup(name)
+	if d == nil || d.Tree == nil {
+		return 1, 1
+	}
+	p := t.pieceNamed(d.Tree.ParseName)
+	if p == nil {
+		return 1, 1
+	}
+	// The define's text starts after `{{define "name"}}`: point at its
+	// first directive keyword instead.
+	src := p.src
+	at := strings.Index(src, `define "`+name+`"`)
+	if at < 0 {
+		at = strings.Index(src, "define")
+	}
+	if at < 0 {
+		return p.line, p.col
+	}
+	return p.posAt(at)
+}
+
+// bodyLine returns the file line where the body starts.
+func (b *builder) bodyLine() int {
+	for _, it := range b.t.items {
+		if it.kind == itemBody {
+			return it.line
+		}
+	}
+	return 1
+}
+
+// textPart makes a text/plain or text/html part of UTF-8 text, with CRLF
+// line endings and its transfer encoding.
+func textPart(mediaType, s string) *part {
+	body, cte := normalizeText(s)
+	ct := mime.FormatMediaType(mediaType, map[string]string{"charset": "utf-8"})
+	return &part{fields: [][2]string{{"Content-Type", ct}, {"Content-Transfer-Encoding", cte}}, body: body}
+}
+
+// filePart makes the part of an attachment or inline file.
+func filePart(a attachment) *part {
+	ct, disp := attachmentHeader(a)
+	p := &part{file: a.path, fields: [][2]string{{"Content-Type", ct}, {"Content-Disposition", disp}}}
+	if a.contentID != "" {
+		p.fields = append(p.fields, [2]string{"Content-Id", a.contentID})
+	}
+	p.fields = append(p.fields, [2]string{"Content-Transfer-Encoding", "base64"})
+	return p
+}
+
+// attachmentHeader returns the Content-Type and Content-Disposition of an
+// attachment's part.
+func attachmentHeader(a attachment) (ct, disp string) {
+	mt, params, err := mime.ParseMediaType(attachmentType(a.contentType))
+	if err != nil {
+		mt, params = "application/octet-stream", map[string]string{}
+	}
+	params["name"] = a.filename
+	ct = mime.FormatMediaType(mt, params)
+	if ct == "" {
+		ct = mt
+	}
+	d := "attachment"
+	if a.inline {
+		d = "inline"
+	}
+	disp = mime.FormatMediaType(d, map[string]string{"filename": a.filename})
+	if disp == "" {
+		disp = d
+	}
+	return ct, disp
+}
+
+// checkAttachmentHeader makes sure the header fields of an attachment can
+// be written within 998 octets per line.
+func checkAttachmentHeader(a attachment) error {
+	ct, disp := attachmentHeader(a)
+	if !foldable("Content-Type", ct) || !foldable("Content-Disposition", disp) {
+		return fmt.Errorf("file name %q is too long for a header line", shorten(a.filename))
+	}
+	return nil
+}
+
+// chooseEncoding returns the Content-Transfer-Encoding of a text part whose
+// content is body (CRLF line endings): 7bit when it is ASCII without control
+// characters and no line exceeds 998 octets; otherwise quoted-printable
+// (readable, and shorter for mostly-ASCII text), unless more than a quarter
+// of its bytes would need escaping (mostly non-Latin text, where base64 is
+// much shorter).
+func chooseEncoding(body []byte) string {
+	unsafe, lineLen, long := 0, 0, false
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case c == '\r' && i+1 < len(body) && body[i+1] == '\n':
+			i++
+			lineLen = 0
+			continue
+		case c >= 0x80 || c < 0x20 && c != '\t' || c == 0x7f:
+			unsafe++
+		}
+		lineLen++
+		if lineLen > 998 {
+			long = true
+		}
+	}
+	switch {
+	case unsafe == 0 && !long:
+		return "7bit"
+	case unsafe > len(body)/4:
+		return "base64"
+	}
+	return "quoted-printable"
+}
+
+// WriteTo streams the raw RFC 5322/MIME message to w, with CRLF line endings
+// only. Files (attachments, inline images, command output) are read and
+// base64-encoded as they are written, never held in memory whole.
+func (m *Message) WriteTo(w io.Writer) (int64, error) {
+	cw := &countWriter{w: w}
+	err := m.write(cw)
+	return cw.n, err
+}
+
+// ErrClosed is returned by WriteTo after Close.
+var ErrClosed = errors.New("template: message is closed")
+
+func (m *Message) write(w io.Writer) error {
+	if m.closed {
+		return ErrClosed
+	}
+	mw, err := message.CreateWriter(w, m.header.Header)
+	if err != nil {
+		return err
+	}
+	if err := m.writeBody(mw, m.root); err != nil {
+		return err
+	}
+	if err := mw.Close(); err != nil {
+		return err
+	}
+	if m.root.children == nil && m.header.Get("Content-Transfer-Encoding") == "base64" {
+		// go-message ends base64 without a line break; in a multipart
+		// body the delimiter brings one.
+		_, err := io.WriteString(w, "\r\n")
+		return err
+	}
+	return nil
+}
+
+func (m *Message) writeBody(mw *message.Writer, p *part) error {
+	switch {
+	case p.children != nil:
+		for _, c := range p.children {
+			pw, err := mw.CreatePart(c.header())
+			if err != nil {
+				return err
+			}
+			if err := m.writeBody(pw, c); err != nil {
+				return err
+			}
+			if err := pw.Close(); err != nil {
+				return err
+			}
+		}
+		return nil
+	case p.file != "":
+		if m.noFiles {
+			return nil
+		}
+		f, err := os.Open(p.file)
+		if err != nil {
+			return fmt.Errorf("attachment %s: %w", p.file, err)
+		}
+		defer f.Close()
+		if _, err := io.Copy(mw, f); err != nil {
+			return fmt.Errorf("attachment %s: %w", p.file, err)
+		}
+		return nil
+	}
+	_, err := mw.Write(p.body)
+	return err
+}
+
+// Close removes the temporary files the message holds (the output of
+// attach_cmd); WriteTo fails after it. Close may be called more than once.
+// A Message dropped without Close has its files removed when it is garbage
+// collected, which may be never: call Close when done with the message.
+func (m *Message) Close() error {
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	var first error
+	for _, p := range m.temps {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
+			first = err
+		}
+	}
+	m.temps = nil
+	return first
+}
+
+// keepTemps hands the expansion's temporary files to the message, with a
+// cleanup that removes them if the message is dropped without Close.
+func (m *Message) keepTemps(temps []string) {
+	if len(temps) == 0 {
+		return
+	}
+	m.temps = temps
+	runtime.AddCleanup(m, removeFiles, append([]string(nil), temps...))
+}
