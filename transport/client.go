@@ -133,6 +133,8 @@ type Client struct {
 	dsn        *DSN
 	broken     error // set when the connection can no longer be used
 	closed     bool
+	buf        []byte // SendMany's message buffer, reused
+	line       []byte // SendMany's command line, reused
 
 	// What the session showed, for Probe.
 	greeting  *Reply

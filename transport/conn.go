@@ -192,21 +192,26 @@ func newReply(code int, lines []string, scrub *scrubber) *Reply {
 // isEnhanced reports whether s is an RFC 3463 status code whose class
 // matches the reply code's first digit.
 func isEnhanced(s string, code int) bool {
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 || len(parts[0]) != 1 || parts[0][0] != byte('0'+code/100) {
+	// class "." subject "." detail, each 1 to 3 digits, without allocating.
+	if len(s) < 5 || s[0] != byte('0'+code/100) || s[1] != '.' {
 		return false
 	}
-	for _, p := range parts[1:] {
-		if len(p) < 1 || len(p) > 3 {
-			return false
-		}
-		for _, c := range []byte(p) {
-			if c < '0' || c > '9' {
+	parts, n := 0, 0
+	for i := 2; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			if n < 1 || n > 3 {
 				return false
 			}
+			parts++
+			n = 0
+			continue
 		}
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+		n++
 	}
-	return true
+	return parts == 2
 }
 
 func (c *conn) close() error { return c.raw.Close() }

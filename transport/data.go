@@ -59,24 +59,34 @@ func prepare(msg io.Reader) (io.Reader, messageInfo, error) {
 }
 
 // scan runs the message through the same checks DATA applies, without
-// sending it. A partial scan does not complain about an unfinished line.
+// sending it, in one cheap pass (see lineScanner). A partial scan does not
+// complain about an unfinished line.
 func scan(r io.Reader, complete bool) (messageInfo, error) {
-	d := newDotWriter(io.Discard, nil)
-	n, err := io.Copy(d, r)
-	if err != nil {
+	var s lineScanner
+	if _, err := io.Copy(scanWriter{&s}, r); err != nil {
 		var we *writeError
 		if errors.As(err, &we) {
 			return messageInfo{}, we.err
 		}
 		return messageInfo{}, fmt.Errorf("reading message: %w", err)
 	}
-	_ = n
 	if complete {
-		if err := d.finish(false); err != nil {
+		if err := s.finish(); err != nil {
 			return messageInfo{}, err
 		}
 	}
-	return messageInfo{complete: complete, size: d.size, eightBit: d.eightBit}, nil
+	return messageInfo{complete: complete, size: s.size, eightBit: s.eightBit}, nil
+}
+
+// scanWriter feeds a lineScanner as an io.Writer (so that io.Copy uses the
+// reader's WriteTo when it has one). Content errors are *writeError.
+type scanWriter struct{ s *lineScanner }
+
+func (w scanWriter) Write(p []byte) (int, error) {
+	if err := w.s.feed(p); err != nil {
+		return 0, &writeError{err}
+	}
+	return len(p), nil
 }
 
 // writeError marks an error from the message's content (not from the

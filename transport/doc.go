@@ -1,11 +1,13 @@
-// Package transport sends one message at a time to an SMTP server: it dials,
-// negotiates TLS, authenticates, runs MAIL/RCPT/DATA for a message read from
-// an [io.Reader], writes an optional human-readable transcript, and
-// classifies every failure by the stage it happened at ([Error]).
+// Package transport sends messages to an SMTP server: it dials, negotiates
+// TLS, authenticates, runs MAIL/RCPT/DATA for a message read from an
+// [io.Reader] (or for many messages, pipelined), writes an optional
+// human-readable transcript, and classifies every failure by the stage it
+// happened at ([Error]).
 //
 // It knows nothing of templates; the message it is given is the final RFC
 // 5322 text. It implements the client side of:
 //
+//   - RFC 2920, command pipelining ([Client.SendMany] only)
 //   - RFC 5321, Simple Mail Transfer Protocol (greeting, EHLO/HELO, MAIL,
 //     RCPT, DATA with dot-stuffing, RSET, QUIT; reply parsing)
 //   - RFC 2033, LMTP (lmtp://host:port and lmtp:/path/to/socket; LHLO and
@@ -31,6 +33,14 @@
 //     (BODY=8BITMIME, declared only when the message has 8-bit bytes), RFC
 //     6531 (SMTPUTF8, declared only for non-ASCII addresses) and RFC 3461
 //     (DSN: NOTIFY, RET, ENVID, ORCPT, sent only when offered)
+//
+// For batches, [Client.SendMany] sends many messages on one connection
+// with RFC 2920 PIPELINING when offered (MAIL, RCPT and DATA in one write,
+// and the final dot of a message in the same write as the next message's
+// commands: about one round trip per message), reports each message's
+// [Outcome] (per-recipient replies, queue id, and whether the final dot was
+// written, for RFC 1047 "uncertain" deliveries), and calls [SendHooks] so
+// that a journal can be made durable before each dot.
 //
 // Beyond sending, [Probe] is a health check (banner, capabilities before
 // and after TLS, certificate validity, an optional login),

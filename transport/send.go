@@ -105,6 +105,9 @@ type SendResult struct {
 	Reply *Reply `json:"reply,omitempty"`
 	// Recipients holds every recipient's replies, in the order given.
 	Recipients []RcptResult `json:"recipients"`
+	// QueueID is the server's queue identifier for the message, from the
+	// reply to the final dot when it has a known form (see [QueueID]).
+	QueueID string `json:"queue_id,omitempty"`
 }
 
 // Send sends one message: MAIL FROM, RCPT TO for each recipient, DATA, the
@@ -324,6 +327,7 @@ func (c *Client) send(ctx context.Context, mail string, to []string, body io.Rea
 		return nil, c.error(ctx, StageDot, r, nil)
 	}
 	res.Reply = r
+	res.QueueID = QueueID(r)
 	return res, nil
 }
 
