@@ -629,8 +629,13 @@ func (c *Client) auth(ctx context.Context, mech string, sc sasl.Client) error {
 		if err != nil {
 			return c.error(ctx, StageAuth, nil, err)
 		}
-		switch r.Code {
-		case 235:
+		switch {
+		case r.Code/100 == 2:
+			// RFC 4954 says 235; a few servers (Postfix's smtp-sink among
+			// them) answer 250. Any positive completion is a success.
+			if r.Code != 235 {
+				c.tr.notef("the server answered AUTH with %d instead of 235: taken as success", r.Code)
+			}
 			if v, ok := sc.(auth.Verifier); ok {
 				if err := v.Verified(); err != nil {
 					// The server let us in without proving itself: it may not
@@ -639,7 +644,7 @@ func (c *Client) auth(ctx context.Context, mech string, sc sasl.Client) error {
 				}
 			}
 			return nil
-		case 334:
+		case r.Code == 334:
 		default:
 			if se, ok := sc.(auth.ServerErrorer); ok && se.ServerError() != nil {
 				return c.error(ctx, StageAuth, r, fmt.Errorf("%s: %w", r, se.ServerError()))

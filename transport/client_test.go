@@ -818,3 +818,31 @@ func TestSend8BitStreamNo8BitMIME(t *testing.T) {
 		t.Error("8-bit data or the final dot was sent")
 	}
 }
+
+// Postfix's smtp-sink answers AUTH with 250, not 235: any positive
+// completion is a success, and the transcript says so.
+func TestAuthAnswered250(t *testing.T) {
+	s := newScriptServer(t, loopbackAddr, greeting+`
+		S: 250-smtp-sink
+		S: 250-PIPELINING
+		S: 250 AUTH PLAIN LOGIN
+		C: AUTH PLAIN AGJlbmNoAGJlbmNoLXBhc3N3b3Jk
+		S: 250 2.0.0 Ok
+		C: QUIT
+		S: 221 2.0.0 Bye
+	`)
+	cfg := scriptConfig(s)
+	cfg.Mechanism, cfg.Username, cfg.Password = "PLAIN", "bench", secret.New("bench-password")
+	var tr bytes.Buffer
+	cfg.Transcript = &tr
+	c, err := Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Dial: %v\n%s", err, tr.String())
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(tr.String(), "answered AUTH with 250 instead of 235") {
+		t.Errorf("no note in the transcript:\n%s", tr.String())
+	}
+}
