@@ -1,6 +1,7 @@
 package template
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -8,7 +9,13 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
+	"text/template"
 	"time"
+
+	htmltemplate "html/template"
+
+	"github.com/emersion/go-message/mail"
 )
 
 // Options for one expansion.
@@ -55,16 +62,96 @@ type expansion struct {
 	opts        Options
 	now         time.Time
 	vals        map[string]any
-	fixed       map[string]bool // names set by Options.Vars or Values: definitions don't override them
-	funcs       map[string]any  // the directives bound to this expansion
-	renders     []string        // the chain of rendered template files, for cycles (see render)
+	set         *boundSet      // the copy of the template set this expansion executes
+	funcs       map[string]any // the directives bound to this expansion (set.funcs)
+	renders     []string       // the chain of rendered template files, for cycles (see render)
 	attachments []attachment
 	mime        mimeState // HTML part, inline images, temporary files (see mime.go)
 
 	// While an address field value is executed: the output so far and
 	// where each directive's output landed in it.
-	out   *strings.Builder
+	out   *bytes.Buffer
 	spans []valueSpan
+
+	lw limitedWriter // bounds set.buf, the output of the piece being executed
+}
+
+// fixed reports whether name is set by Options.Vars or Options.Values:
+// definitions (chunk, front matter vars) don't override it.
+func (x *expansion) fixed(name string) bool {
+	if _, ok := x.opts.Vars[name]; ok {
+		return true
+	}
+	_, ok := x.opts.Values[name]
+	return ok
+}
+
+// binding is what the directives of a boundSet call: the expansion that
+// uses the set at the moment.
+type binding struct {
+	x *expansion
+}
+
+// boundSet is a copy of a Template's text/template set whose directives
+// call the expansion that uses it, one expansion at a time. Cloning the set
+// and binding the functions cost more than the rest of an expansion, so
+// the copies are kept in Template.sets and reused: concurrent expansions
+// each take their own.
+type boundSet struct {
+	t      *Template
+	set    *template.Template
+	b      *binding
+	funcs  map[string]any
+	pieces []*template.Template   // the set's template of each piece, by index
+	html   *htmltemplate.Template // the HTML set (see htmlTemplates), built on first use
+
+	buf   bytes.Buffer               // the output of the piece being executed
+	addrs map[string][]*mail.Address // address fields parsed lately (see builder.addresses)
+}
+
+// maxPooledBuf is the largest piece buffer kept for the next expansion.
+const maxPooledBuf = 1 << 20
+
+// getSet takes a bound copy of the template set from the pool, or makes
+// one. putSet gives it back.
+func (t *Template) getSet() (*boundSet, error) {
+	if bs, ok := t.sets.Get().(*boundSet); ok {
+		return bs, nil
+	}
+	set, err := t.set.Clone()
+	if err != nil {
+		return nil, err
+	}
+	bs := &boundSet{t: t, set: set, b: &binding{}}
+	bs.funcs = bs.b.funcs()
+	set.Funcs(bs.funcs)
+	bs.pieces = make([]*template.Template, len(t.pieces))
+	for i := range t.pieces {
+		bs.pieces[i] = set.Lookup(t.pieces[i].name)
+	}
+	return bs, nil
+}
+
+func (t *Template) putSet(bs *boundSet) {
+	bs.b.x = nil
+	if bs.buf.Cap() > maxPooledBuf {
+		bs.buf = bytes.Buffer{}
+	}
+	t.sets.Put(bs)
+}
+
+// funcs returns the directives and helpers, bound to b.
+func (b *binding) funcs() map[string]any {
+	m := make(map[string]any, len(stubFuncs)+1)
+	m["chunk"] = func(name string, value ...any) (any, error) { return b.x.chunk(name, value...) }
+	m["sh"] = func(command string) (string, error) { return b.x.sh(command) }
+	m["date"] = func(args ...string) (string, error) { return b.x.date(args...) }
+	m["attach"] = func(path string, opts ...string) (string, error) { return b.x.attach(path, opts...) }
+	m["addr"] = func(args ...string) (addrText, error) { return b.x.addr(args...) }
+	m[markFunc] = func(pos string, v any) string { return b.x.mark(pos, v) }
+	b.addMIMEFuncs(m)
+	b.addFuncs(m)
+	return m
 }
 
 // Expand evaluates every directive and builds the message. Everything that
@@ -77,10 +164,9 @@ type expansion struct {
 // before it is recalled.
 func (t *Template) Expand(opts Options) (m *Message, err error) {
 	x := &expansion{
-		t:     t,
-		opts:  opts,
-		vals:  make(map[string]any, len(opts.Vars)+len(opts.Values)+8),
-		fixed: make(map[string]bool, len(opts.Vars)+len(opts.Values)),
+		t:    t,
+		opts: opts,
+		vals: make(map[string]any, len(opts.Vars)+len(opts.Values)+len(t.items)),
 	}
 	if err := x.setValues(); err != nil {
 		return nil, err
@@ -90,7 +176,6 @@ func (t *Template) Expand(opts Options) (m *Message, err error) {
 			return nil, &Error{File: t.name, Err: fmt.Errorf("invalid value name %q (use letters, digits and _, not starting with a digit)", k)}
 		}
 		x.vals[k] = v
-		x.fixed[k] = true
 	}
 	defer func() {
 		if err != nil {
@@ -111,37 +196,47 @@ func (t *Template) Expand(opts Options) (m *Message, err error) {
 		x.now = time.Now()
 	}
 
-	set, err := t.set.Clone()
+	bs, err := t.getSet()
 	if err != nil {
 		return nil, &Error{File: t.name, Err: err}
 	}
-	x.funcs = map[string]any{
-		"chunk":  x.chunk,
-		"sh":     x.sh,
-		"date":   x.date,
-		"attach": x.attach,
-		"addr":   x.addr,
-		markFunc: x.mark,
-	}
-	x.addMIMEFuncs()
-	x.addFuncs()
-	set.Funcs(x.funcs)
+	bs.b.x = x
+	x.set, x.funcs = bs, bs.funcs
+	completed := false
+	defer func() {
+		// A set goes back to the pool only after a normal return (not a
+		// panic); the HTML set only after a success.
+		if !completed {
+			return
+		}
+		if err != nil {
+			bs.html = nil
+		}
+		t.putSet(bs)
+	}()
+	m, err = x.run()
+	completed = true
+	return m, err
+}
 
+// run evaluates the items of the template and builds the message.
+func (x *expansion) run() (*Message, error) {
+	t := x.t
 	var b builder
 	b.init(t)
-	var buf strings.Builder
+	buf := &x.set.buf
 	for _, it := range t.items {
-		if it.kind == itemVar && x.fixed[it.name] {
+		if it.kind == itemVar && x.fixed(it.name) {
 			continue // --var wins; don't even run the default
 		}
 		values := make([]string, 0, len(it.pieces))
 		for _, pi := range it.pieces {
 			buf.Reset()
 			p := &t.pieces[pi]
-			x.out, x.spans = &buf, x.spans[:0]
-			w := &limitedWriter{w: &buf, n: maxPieceOutput}
-			if err := x.execPiece(set, &b, it, p.name, w); err != nil {
-				if w.n < 0 {
+			x.out, x.spans = buf, x.spans[:0]
+			x.lw = limitedWriter{w: buf, n: maxPieceOutput}
+			if err := x.execPiece(x.set.pieces[pi], &b, it, p.name, &x.lw); err != nil {
+				if x.lw.n < 0 {
 					l, c := p.pos(1, 0)
 					return nil, &Error{File: t.name, Line: l, Col: c, Err: fmt.Errorf("output exceeds %d MiB", maxPieceOutput>>20)}
 				}
@@ -214,7 +309,7 @@ func (x *expansion) chunk(name string, value ...any) (any, error) {
 		}
 		return v, nil
 	case 1:
-		if !x.fixed[name] {
+		if !x.fixed(name) {
 			x.vals[name] = fmt.Sprint(value[0])
 		}
 		return "", nil
@@ -247,18 +342,39 @@ func (x *expansion) mark(pos string, v any) string {
 // quoted-printable output.
 func randomBoundary() string {
 	var b [24]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
+	randomBytes(b[:])
 	return "=_" + hex.EncodeToString(b[:])
 }
 
 func randomID() string {
 	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err)
-	}
+	randomBytes(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// randBuf is a block of bytes from crypto/rand, handed out in pieces: one
+// read of 4 KiB costs far less than a read for every ID. Each block is used
+// by one goroutine at a time (see randPool) and each byte once.
+type randBuf struct {
+	b   [4096]byte
+	off int // bytes already handed out
+}
+
+var randPool = sync.Pool{New: func() any { return &randBuf{off: 4096} }}
+
+// randomBytes fills p (at most 4 KiB) with bytes from crypto/rand.
+func randomBytes(p []byte) {
+	r := randPool.Get().(*randBuf)
+	if len(r.b)-r.off < len(p) {
+		if _, err := rand.Read(r.b[:]); err != nil {
+			panic(err) // crypto/rand never fails on supported platforms
+		}
+		r.off = 0
+	}
+	n := copy(p, r.b[r.off:])
+	clear(r.b[r.off : r.off+n]) // a byte handed out is not kept
+	r.off += n
+	randPool.Put(r)
 }
 
 func hasControl(s string) bool {

@@ -47,17 +47,17 @@ func init() {
 	}
 }
 
-// addFuncs binds the directives of this file, include.go and dates.go to
-// the expansion.
-func (x *expansion) addFuncs() {
+// addFuncs adds the helpers and the directives of this file, include.go
+// and dates.go, bound to b.
+func (b *binding) addFuncs(m map[string]any) {
 	for k, v := range helperFuncs {
-		x.funcs[k] = v
+		m[k] = v
 	}
-	x.funcs["get"] = x.get
-	x.funcs["required"] = x.required
-	x.funcs["env"] = x.env
-	x.funcs["include"] = x.include
-	x.funcs["render"] = x.render
+	m["get"] = func(name string, def ...any) (any, error) { return b.x.get(name, def...) }
+	m["required"] = func(name string, msg ...string) (any, error) { return b.x.required(name, msg...) }
+	m["env"] = func(name string, def ...string) (string, error) { return b.x.env(name, def...) }
+	m["include"] = func(path string, opts ...string) (string, error) { return b.x.include(path, opts...) }
+	m["render"] = func(path string) (string, error) { return b.x.render(path) }
 }
 
 // get recalls a value that may be undefined: {{get "name" "default"}}

@@ -137,7 +137,7 @@ func parseFragment(name, src string) (*Template, error) {
 		return nil, err
 	}
 	t.items = []item{{kind: itemBody, pieces: []int{i}, line: 1, col: 1}}
-	return t, t.checkPieces()
+	return t, t.finishParse()
 }
 
 // includePath returns the path of a file named by a directive: relative

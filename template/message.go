@@ -1,16 +1,17 @@
 package template
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	netmail "net/mail"
+	nettextproto "net/textproto"
 	"os"
 	"strings"
+	"sync"
 
+	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
-	"github.com/emersion/go-message/textproto"
 )
 
 // Settings are the front-matter keys that tell the CLI how to send. Empty
@@ -33,13 +34,17 @@ type Message struct {
 	Recipients []string // envelope recipients: To + Cc + Bcc bare addresses, de-duplicated, in order
 	Settings   Settings // server settings carried by the template's front matter
 
-	header  mail.Header // the message header, the root entity's Content-Type included
-	root    *part       // the root entity (its header fields are in header)
-	text    []byte      // the text/plain part, CRLF line endings (nil without one)
-	html    []byte      // the text/html part, CRLF line endings (nil without one)
-	temps   []string    // temporary files, removed by Close
-	closed  bool
-	noFiles bool // tests: write file parts empty
+	// The message header: head holds the fields before MIME-Version,
+	// formatted; rootHeader the root entity's fields (Content-Type...),
+	// which go-message writes after the MIME-Version field it adds.
+	head       []byte
+	rootHeader message.Header
+	root       *part    // the root entity (its header fields are in header)
+	text       []byte   // the text/plain part, CRLF line endings (nil without one)
+	html       []byte   // the text/html part, CRLF line endings (nil without one)
+	temps      []string // temporary files, removed by Close
+	closed     bool
+	noFiles    bool // tests: write file parts empty
 }
 
 // singleFields may appear only once in a message.
@@ -127,6 +132,30 @@ func (b *builder) add(it item, values []string) error {
 	return nil
 }
 
+// maxAddrCache bounds the parsed address fields a boundSet keeps.
+const maxAddrCache = 64
+
+// parseAddresses is parseAddresses, remembering the lists parsed by the
+// expansions of this set: in a batch the From field, and often others, are
+// the same for every message. The lists are only read, never changed.
+func (x *expansion) parseAddresses(v string) ([]*mail.Address, error) {
+	bs := x.set
+	if list, ok := bs.addrs[v]; ok {
+		return list, nil
+	}
+	list, err := parseAddresses(v)
+	if err != nil {
+		return nil, err
+	}
+	if bs.addrs == nil || len(bs.addrs) >= maxAddrCache {
+		bs.addrs = make(map[string][]*mail.Address)
+	}
+	if len(v) <= 1024 {
+		bs.addrs[v] = list
+	}
+	return list, nil
+}
+
 // nonEmpty returns the non-blank values of a field and their indexes.
 func nonEmpty(f *field) (vals []string, idx []int) {
 	if f == nil {
@@ -141,12 +170,12 @@ func nonEmpty(f *field) (vals []string, idx []int) {
 	return vals, idx
 }
 
-func (b *builder) addresses(name string) ([]*mail.Address, error) {
+func (b *builder) addresses(x *expansion, name string) ([]*mail.Address, error) {
 	f := b.single[name]
 	vals, idx := nonEmpty(f)
 	var all []*mail.Address
 	for i, v := range vals {
-		list, err := parseAddresses(v)
+		list, err := x.parseAddresses(v)
 		if err != nil {
 			return nil, b.valueError(f.it, idx[i], "%v", err)
 		}
@@ -163,11 +192,10 @@ func (b *builder) finish(x *expansion) (*Message, error) {
 		f    *field // where the value comes from, if from the template
 	}
 	var hdr []kv
-	var scratch mail.Header
 
 	addrs := map[string][]*mail.Address{}
 	for _, name := range []string{"From", "Sender", "To", "Cc", "Bcc", "Reply-To"} {
-		list, err := b.addresses(name)
+		list, err := b.addresses(x, name)
 		if err != nil {
 			return nil, err
 		}
@@ -221,15 +249,20 @@ func (b *builder) finish(x *expansion) (*Message, error) {
 			date = d
 		}
 	}
-	scratch.SetDate(date)
-	hdr = append(hdr, kv{"Date", scratch.Get("Date"), nil})
+	dateValue := "" // as go-message's SetDate writes it
+	if !date.IsZero() {
+		dateValue = date.Format(rfc5322Date)
+	}
+	hdr = append(hdr, kv{"Date", dateValue, nil})
 
 	msgID, err := b.messageID(x)
 	if err != nil {
 		return nil, err
 	}
-	scratch.SetMessageID(msgID)
-	hdr = append(hdr, kv{"Message-Id", scratch.Get("Message-Id"), b.single["Message-Id"]})
+	if msgID != "" { // as go-message's SetMessageID writes it
+		msgID = "<" + msgID + ">"
+	}
+	hdr = append(hdr, kv{"Message-Id", msgID, b.single["Message-Id"]})
 
 	for _, f := range b.extra {
 		vals, _ := nonEmpty(f)
@@ -255,8 +288,11 @@ func (b *builder) finish(x *expansion) (*Message, error) {
 	for _, f := range root.fields {
 		hdr = append(hdr, kv{f[0], f[1], nil})
 	}
-	for _, h := range hdr {
-		if foldable(h.k, h.v) {
+	raws := make([]string, len(hdr))
+	for i, h := range hdr {
+		raw, ok := formatFieldChecked(h.k, h.v)
+		if ok {
+			raws[i] = raw
 			continue
 		}
 		if h.f != nil {
@@ -264,10 +300,19 @@ func (b *builder) finish(x *expansion) (*Message, error) {
 		}
 		return nil, &Error{File: t.name, Line: 1, Col: 1, Err: fmt.Errorf("the %s header would have a line over 998 octets (%q)", h.k, shorten(h.v))}
 	}
-	// go-message's header inserts each field at the top: add in reverse.
-	for i := len(hdr) - 1; i >= 0; i-- {
-		m.header.Add(hdr[i].k, hdr[i].v)
+	// The fields up to MIME-Version are written as formatted here;
+	// go-message writes MIME-Version and the root entity's fields (see
+	// Message.write).
+	n := len(hdr) - len(root.fields) - 1
+	size := 0
+	for _, r := range raws[:n] {
+		size += len(r)
 	}
+	m.head = make([]byte, 0, size)
+	for _, r := range raws[:n] {
+		m.head = append(m.head, r...)
+	}
+	m.rootHeader = root.header()
 	m.keepTemps(x.mime.temps)
 	x.mime.temps = nil
 	return m, nil
@@ -305,7 +350,7 @@ func (b *builder) messageID(x *expansion) (string, error) {
 	}
 	host := x.opts.Hostname
 	if host == "" {
-		host, _ = os.Hostname()
+		host = hostname()
 	}
 	id, err := check(randomID() + "@" + host)
 	if err != nil {
@@ -313,6 +358,13 @@ func (b *builder) messageID(x *expansion) (string, error) {
 	}
 	return id, nil
 }
+
+// hostname is os.Hostname, asked once: it does not change while a batch
+// runs, and asking costs a system call or a file read per message.
+var hostname = sync.OnceValue(func() string {
+	h, _ := os.Hostname()
+	return h
+})
 
 // validBoundary checks a boundary against RFC 2046 section 5.1.1.
 func validBoundary(s string) bool {
@@ -331,17 +383,31 @@ func validBoundary(s string) bool {
 // ends the text with one, and chooses the transfer encoding (see
 // chooseEncoding).
 func normalizeText(s string) ([]byte, string) {
-	out := make([]byte, 0, len(s)+len(s)/32+2)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '\r' || c == '\n' {
-			if c == '\r' && i+1 < len(s) && s[i+1] == '\n' {
-				i++
+	out := make([]byte, 0, len(s)+strings.Count(s, "\n")+2)
+	for s != "" {
+		j := strings.IndexByte(s, '\n')
+		line := s
+		if j >= 0 {
+			line = s[:j]
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1] // CRLF: one line break
 			}
-			out = append(out, '\r', '\n')
-			continue
 		}
-		out = append(out, c)
+		for { // every other CR is a line break of its own
+			k := strings.IndexByte(line, '\r')
+			if k < 0 {
+				break
+			}
+			out = append(out, line[:k]...)
+			out = append(out, '\r', '\n')
+			line = line[k+1:]
+		}
+		out = append(out, line...)
+		if j < 0 {
+			break
+		}
+		out = append(out, '\r', '\n')
+		s = s[j+1:]
 	}
 	if len(out) > 0 && out[len(out)-1] != '\n' {
 		out = append(out, '\r', '\n')
@@ -352,27 +418,119 @@ func normalizeText(s string) ([]byte, string) {
 // foldable reports whether go-message writes the field k: v with lines of at
 // most 998 octets, folding only at white space: a word too long for that
 // would be cut by an inserted line break and space, changing the value.
-func foldable(k, v string) (ok bool) {
+func foldable(k, v string) bool {
+	_, ok := formatFieldChecked(k, v)
+	return ok
+}
+
+// formatFieldChecked formats the header field k: v as go-message writes it
+// (see formatField) and reports whether that is possible with lines of at
+// most 998 octets, folding only at white space (see foldable).
+func formatFieldChecked(k, v string) (raw string, ok bool) {
+	k = nettextproto.CanonicalMIMEHeaderKey(k)
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c < '!' || c > '~' || c == ':' {
+			return "", false // go-message refuses to write it
+		}
+	}
+	if strings.ContainsAny(v, "\r\n") {
+		return "", false // go-message refuses to write it
+	}
+	if len(k) > 0 && len(k)+len(": ")+len(v) <= preferredHeaderLen {
+		// go-message writes "k: v" on one line, unchanged.
+		return k + ": " + v + "\r\n", true
+	}
 	defer func() {
 		if recover() != nil {
-			ok = false
+			raw, ok = "", false
 		}
 	}()
-	var h textproto.Header
-	h.Add(k, v)
-	var b bytes.Buffer
-	if err := textproto.WriteHeader(&b, h); err != nil {
-		return false
-	}
-	out := strings.TrimSuffix(b.String(), "\r\n") // the empty line ending the header
-	for _, l := range strings.Split(strings.TrimSuffix(out, "\r\n"), "\r\n") {
-		if len(l) > 998 {
-			return false
+	raw = formatField(k, v)
+	out := raw
+	for l := range strings.SplitSeq(strings.TrimSuffix(out, "\r\n"), "\r\n") {
+		if len(l) > maxHeaderLen {
+			return "", false
 		}
 	}
-	unfolded := strings.NewReplacer("\r\n ", " ", "\r\n\t", "\t").Replace(out)
+	unfolded := unfoldReplacer.Replace(out)
 	_, got, ok := strings.Cut(unfolded, ": ") // the name may have been canonicalized
-	return ok && got == v+"\r\n"
+	if !ok || got != v+"\r\n" {
+		return "", false
+	}
+	return raw, true
+}
+
+var unfoldReplacer = strings.NewReplacer("\r\n ", " ", "\r\n\t", "\t")
+
+// The line lengths of go-message's header writer.
+const (
+	preferredHeaderLen = 76
+	maxHeaderLen       = 998
+)
+
+// formatField returns the header field k: v (k canonical) with its CRLF
+// exactly as go-message's textproto.WriteHeader writes it: folded at white
+// space before 76 octets when possible, else before 998, else cut. It is
+// that code (formatHeaderField and foldLine), in linear time: go-message's
+// grows the result one line at a time, which takes seconds for a value of a
+// megabyte. TestFormatFieldMatchesGoMessage compares the two.
+func formatField(k, v string) string {
+	var b strings.Builder
+	b.Grow(len(k) + 4 + len(v) + len(v)/32)
+	b.WriteString(k)
+	b.WriteString(": ")
+	if v == "" {
+		b.WriteString("\r\n")
+		return b.String()
+	}
+	first := true
+	for len(v) > 0 {
+		keylen := 0
+		if first {
+			keylen = len(k) + len(": ")
+		}
+		l, folding, next, ok := foldLine(v, preferredHeaderLen-keylen)
+		if !ok {
+			l, folding, next, _ = foldLine(v, maxHeaderLen-keylen)
+		}
+		b.WriteString(l)
+		b.WriteString(folding)
+		v = next
+		first = false
+	}
+	return b.String()
+}
+
+// foldLine is go-message's foldLine, returning the line and the folding to
+// append to it separately.
+func foldLine(v string, maxlen int) (line, folding, next string, ok bool) {
+	ok = true
+	foldBefore := maxlen + 1
+	foldAt := len(v)
+	if foldBefore > len(v) {
+		if v[len(v)-1] != '\n' {
+			folding = "\r\n"
+		}
+	} else {
+		foldAt = strings.LastIndexAny(v[:foldBefore], " \t\n")
+		if foldAt == 0 {
+			foldAt = foldBefore - 1
+		} else if foldAt < 0 {
+			foldAt = foldBefore - 2
+		}
+		switch v[foldAt] {
+		case ' ', '\t':
+			if v[foldAt-1] != '\n' {
+				folding = "\r\n"
+			}
+		case '\n':
+			folding = ""
+		default:
+			folding = "\r\n "
+			ok = false
+		}
+	}
+	return v[:foldAt], folding, v[foldAt:], ok
 }
 
 type countWriter struct {
@@ -447,17 +605,21 @@ const utf8RuneError = '\uFFFD'
 // not ASCII are encoded with encodeText, the rest is formatted by net/mail
 // (through go-message's SetAddressList).
 func formatAddressList(list []*mail.Address) string {
+	if len(list) == 1 {
+		return formatAddress(list[0])
+	}
 	parts := make([]string, len(list))
 	for i, a := range list {
-		if encodeText(a.Name) != a.Name {
-			var h mail.Header
-			h.SetAddressList("X", []*mail.Address{{Address: a.Address}})
-			parts[i] = encodeText(a.Name) + " " + h.Get("X")
-			continue
-		}
-		var h mail.Header
-		h.SetAddressList("X", []*mail.Address{a})
-		parts[i] = h.Get("X")
+		parts[i] = formatAddress(a)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// formatAddress formats one address as formatAddressList does (what
+// go-message's SetAddressList writes for it).
+func formatAddress(a *mail.Address) string {
+	if name := encodeText(a.Name); name != a.Name {
+		return name + " " + (&mail.Address{Address: a.Address}).String()
+	}
+	return a.String()
 }

@@ -1,6 +1,7 @@
 package template
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"text/template"
+
+	htmltemplate "html/template"
 
 	"github.com/emersion/go-message"
 )
@@ -41,11 +44,11 @@ const (
 // mimeState is what an expansion collects for the MIME structure, besides
 // the attachments.
 type mimeState struct {
-	format  string       // the body's format, known when the body is expanded
-	define  bool         // the template defines an HTML part (known with format)
-	inlines []attachment // files of multipart/related, referenced by Content-ID
-	temps   []string     // temporary files (attach_cmd output)
-	html    htmlSet      // the HTML template set, built on first use
+	format  string                 // the body's format, known when the body is expanded
+	define  bool                   // the template defines an HTML part (known with format)
+	inlines []attachment           // files of multipart/related, referenced by Content-ID
+	temps   []string               // temporary files (attach_cmd output)
+	html    *htmltemplate.Template // the HTML template set, built on first use (see htmlTemplates)
 }
 
 var errNoHTMLPart = errors.New(`the message has no HTML part to show inline images (use Content-Type: text/html, text/markdown or {{define "html"}}; or attach the file with "disposition=inline")`)
@@ -68,11 +71,10 @@ func (p *part) header() message.Header {
 	return h
 }
 
-// addMIMEFuncs binds the MIME directives (besides attach) to the
-// expansion.
-func (x *expansion) addMIMEFuncs() {
-	x.funcs["inline"] = x.inline
-	x.funcs["attach_cmd"] = x.attachCmd
+// addMIMEFuncs adds the MIME directives (besides attach), bound to b.
+func (b *binding) addMIMEFuncs(m map[string]any) {
+	m["inline"] = func(path string, opts ...string) (htmltemplate.URL, error) { return b.x.inline(path, opts...) }
+	m["attach_cmd"] = func(command string, opts ...string) (string, error) { return b.x.attachCmd(command, opts...) }
 }
 
 // bodyFormat returns the format of the body given by the template's
@@ -98,7 +100,7 @@ func (b *builder) bodyFormat() (string, error) {
 // execPiece executes one piece of the template: the body of a text/html
 // template with html/template (values are escaped for their HTML context),
 // everything else with text/template.
-func (x *expansion) execPiece(set *template.Template, b *builder, it item, name string, w io.Writer) error {
+func (x *expansion) execPiece(tt *template.Template, b *builder, it item, name string, w io.Writer) error {
 	if it.kind == itemBody {
 		format, err := b.bodyFormat()
 		if err != nil {
@@ -109,7 +111,7 @@ func (x *expansion) execPiece(set *template.Template, b *builder, it item, name 
 			return x.execHTML(name, w)
 		}
 	}
-	return set.Lookup(name).Execute(w, x.vals)
+	return tt.Execute(w, x.vals)
 }
 
 // htmlDefine is the name of the template that holds the HTML part of a
@@ -304,8 +306,17 @@ func (b *builder) bodyLine() int {
 // line endings and its transfer encoding.
 func textPart(mediaType, s string) *part {
 	body, cte := normalizeText(s)
-	ct := mime.FormatMediaType(mediaType, map[string]string{"charset": "utf-8"})
+	ct, ok := textTypes[mediaType]
+	if !ok {
+		ct = mime.FormatMediaType(mediaType, map[string]string{"charset": "utf-8"})
+	}
 	return &part{fields: [][2]string{{"Content-Type", ct}, {"Content-Transfer-Encoding", cte}}, body: body}
+}
+
+// textTypes are the Content-Type values of textPart, formatted once.
+var textTypes = map[string]string{
+	formatText: mime.FormatMediaType(formatText, map[string]string{"charset": "utf-8"}),
+	formatHTML: mime.FormatMediaType(formatHTML, map[string]string{"charset": "utf-8"}),
 }
 
 // filePart makes the part of an attachment or inline file.
@@ -359,26 +370,40 @@ func checkAttachmentHeader(a attachment) error {
 // of its bytes would need escaping (mostly non-Latin text, where base64 is
 // much shorter).
 func chooseEncoding(body []byte) string {
-	unsafe, lineLen, long := 0, 0, false
-	for i := 0; i < len(body); i++ {
-		c := body[i]
-		switch {
-		case c == '\r' && i+1 < len(body) && body[i+1] == '\n':
-			i++
-			lineLen = 0
-			continue
-		case c >= 0x80 || c < 0x20 && c != '\t' || c == 0x7f:
-			unsafe++
+	unsafe, lineLen, long, total := 0, 0, false, len(body)
+	for len(body) > 0 {
+		// The text up to the next LF; a CR right before it ends the line
+		// with it, a lone LF is a byte of the line like any other.
+		j := bytes.IndexByte(body, '\n')
+		seg, crlf := body, false
+		if j >= 0 {
+			seg = body[:j]
+			if n := len(seg); n > 0 && seg[n-1] == '\r' {
+				seg, crlf = seg[:n-1], true
+			} else {
+				seg = body[:j+1]
+			}
+			body = body[j+1:]
+		} else {
+			body = nil
 		}
-		lineLen++
+		for _, c := range seg {
+			if c-0x20 > 0x7e-0x20 && c != '\t' { // >= 0x80, < 0x20 or 0x7f
+				unsafe++
+			}
+		}
+		lineLen += len(seg)
 		if lineLen > 998 {
 			long = true
+		}
+		if crlf {
+			lineLen = 0
 		}
 	}
 	switch {
 	case unsafe == 0 && !long:
 		return "7bit"
-	case unsafe > len(body)/4:
+	case unsafe > total/4:
 		return "base64"
 	}
 	return "quoted-printable"
@@ -400,7 +425,11 @@ func (m *Message) write(w io.Writer) error {
 	if m.closed {
 		return ErrClosed
 	}
-	mw, err := message.CreateWriter(w, m.header.Header)
+	if _, err := w.Write(m.head); err != nil {
+		return err
+	}
+	// CreateWriter adds MIME-Version: 1.0 before the root's fields.
+	mw, err := message.CreateWriter(w, m.rootHeader)
 	if err != nil {
 		return err
 	}
@@ -410,7 +439,7 @@ func (m *Message) write(w io.Writer) error {
 	if err := mw.Close(); err != nil {
 		return err
 	}
-	if m.root.children == nil && m.header.Get("Content-Transfer-Encoding") == "base64" {
+	if m.root.children == nil && m.rootHeader.Get("Content-Transfer-Encoding") == "base64" {
 		// go-message ends base64 without a line break; in a multipart
 		// body the delimiter brings one.
 		_, err := io.WriteString(w, "\r\n")

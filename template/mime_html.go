@@ -8,17 +8,19 @@ import (
 	"strconv"
 )
 
-// htmlSet is an expansion's html/template set: copies of the parsed
-// templates, escaped by html/template for their HTML context when first
-// executed, with the expansion's directives.
-type htmlSet struct {
-	t *htmltemplate.Template
-}
-
-// htmlTemplates returns the expansion's html/template set.
+// htmlTemplates returns the expansion's html/template set: copies of the
+// parsed templates, escaped by html/template for their HTML context when
+// first executed, with the expansion's directives. The set is built on
+// first use and kept with the bound text/template set (see boundSet), whose
+// directives it shares.
 func (x *expansion) htmlTemplates() (*htmltemplate.Template, error) {
-	if x.mime.html.t != nil {
-		return x.mime.html.t, nil
+	if x.mime.html != nil {
+		return x.mime.html, nil
+	}
+	own := x.set != nil && x.set.t == x.t
+	if own && x.set.html != nil {
+		x.mime.html = x.set.html
+		return x.mime.html, nil
 	}
 	h := htmltemplate.New(x.t.prefix + "html").Option("missingkey=error").Funcs(htmltemplate.FuncMap(x.funcs))
 	for _, tt := range x.t.set.Templates() {
@@ -29,7 +31,10 @@ func (x *expansion) htmlTemplates() (*htmltemplate.Template, error) {
 			return nil, err
 		}
 	}
-	x.mime.html.t = h
+	x.mime.html = h
+	if own {
+		x.set.html = h
+	}
 	return h, nil
 }
 

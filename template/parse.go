@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"text/template/parse"
 	"unicode/utf8"
@@ -38,6 +39,13 @@ type Template struct {
 	frontLines []int
 	// required lists the names under required: in the front matter.
 	required []requiredName
+
+	// sets holds copies of set bound to an expansion (see boundSet),
+	// reused by later expansions.
+	sets sync.Pool
+	// shellOnce computes shellErr, the error of checkNoShell.
+	shellOnce sync.Once
+	shellErr  *Error
 }
 
 // requiredName is one name of the front matter's required: list, with its
@@ -141,6 +149,167 @@ func (t *Template) checkPieces() error {
 		}
 	}
 	return nil
+}
+
+// finishParse checks the template set once every piece is parsed.
+func (t *Template) finishParse() error {
+	if err := t.checkPieces(); err != nil {
+		return err
+	}
+	return t.checkCalls()
+}
+
+// maxTemplateCalls bounds the {{template}} calls that executing one
+// template makes, counting the calls of the templates it calls (a call in
+// a range or a branch counts once). Nested calls multiply: twenty defines
+// that each call the next twice make a million calls, and hang an
+// expansion without printing a byte.
+const maxTemplateCalls = 10000
+
+// templateCall is a {{template}} action and the tree it is in.
+type templateCall struct {
+	node *parse.TemplateNode
+	tree *parse.Tree
+}
+
+// checkCalls refuses a template whose {{template}} calls are recursive
+// (text/template would only stop them 100000 calls deep) or multiply
+// beyond maxTemplateCalls.
+func (t *Template) checkCalls() error {
+	calls := map[string][]templateCall{}
+	var names []string
+	for _, tt := range t.set.Templates() {
+		if tt.Tree == nil || tt.Tree.Root == nil {
+			continue
+		}
+		names = append(names, tt.Name())
+		var walk func(n parse.Node)
+		walk = func(n parse.Node) {
+			switch n := n.(type) {
+			case *parse.ListNode:
+				if n == nil {
+					return
+				}
+				for _, c := range n.Nodes {
+					walk(c)
+				}
+			case *parse.IfNode:
+				walk(n.List)
+				walk(n.ElseList)
+			case *parse.RangeNode:
+				walk(n.List)
+				walk(n.ElseList)
+			case *parse.WithNode:
+				walk(n.List)
+				walk(n.ElseList)
+			case *parse.TemplateNode:
+				calls[tt.Name()] = append(calls[tt.Name()], templateCall{n, tt.Tree})
+			}
+		}
+		walk(tt.Tree.Root)
+	}
+	// The pieces first, in file order, then the defines by name: the error
+	// does not depend on map order.
+	sort.Slice(names, func(i, j int) bool {
+		pi, pj := strings.HasPrefix(names[i], t.prefix), strings.HasPrefix(names[j], t.prefix)
+		if pi != pj {
+			return pi
+		}
+		if pi {
+			a, _ := strconv.Atoi(names[i][len(t.prefix):])
+			b, _ := strconv.Atoi(names[j][len(t.prefix):])
+			return a < b
+		}
+		return names[i] < names[j]
+	})
+
+	const (
+		unvisited = iota
+		active
+		done
+	)
+	state := map[string]int{}
+	count := map[string]int{} // calls made by executing the template, at most maxTemplateCalls+1
+	var stack []string
+	var visit func(name string) error
+	visit = func(name string) error {
+		state[name] = active
+		stack = append(stack, name)
+		n := 0
+		for _, c := range calls[name] {
+			callee := c.node.Name
+			switch state[callee] {
+			case active:
+				var chain []string
+				for i := len(stack) - 1; i >= 0; i-- {
+					if stack[i] == callee {
+						chain = append([]string(nil), stack[i:]...)
+						break
+					}
+				}
+				chain = append(chain, callee)
+				for i, c := range chain {
+					chain[i] = strconv.Quote(c)
+				}
+				what := fmt.Sprintf("%q calls itself", callee)
+				if len(chain) > 2 {
+					what += " (" + strings.Join(chain, " -> ") + ")"
+				}
+				return t.callError(c, what+": recursive templates are not supported")
+			case unvisited:
+				if _, ok := calls[callee]; ok {
+					if err := visit(callee); err != nil {
+						return err
+					}
+				} else {
+					state[callee] = done // no calls, or not defined (an error when executed)
+				}
+			}
+			n = min(n+1+count[callee], maxTemplateCalls+1)
+		}
+		count[name] = n
+		state[name] = done
+		stack = stack[:len(stack)-1]
+		return nil
+	}
+	for _, name := range names {
+		if state[name] == unvisited {
+			if err := visit(name); err != nil {
+				return err
+			}
+		}
+		if count[name] <= maxTemplateCalls {
+			continue
+		}
+		// Report the first call of the innermost template that makes too
+		// many calls.
+	descend:
+		for {
+			for _, c := range calls[name] {
+				if count[c.node.Name] > maxTemplateCalls {
+					name = c.node.Name
+					continue descend
+				}
+			}
+			break
+		}
+		return t.callError(calls[name][0], fmt.Sprintf("more than %d template calls, counting the calls of the templates called (nested {{template}} calls multiply)", maxTemplateCalls))
+	}
+	return nil
+}
+
+// callError is an error about a {{template}} action, placed at its
+// "template" keyword.
+func (t *Template) callError(c templateCall, msg string) *Error {
+	e := &Error{File: t.name, Line: 1, Col: 1, Directive: "template", Err: errors.New(msg)}
+	if p := t.pieceNamed(c.tree.ParseName); p != nil {
+		at := int(c.node.Pos)
+		if i := strings.LastIndex(p.src[:min(at, len(p.src))], "template"); i >= 0 {
+			at = i
+		}
+		e.Line, e.Col = p.posAt(at)
+	}
+	return e
 }
 
 // markFunc is the function that markValues appends to the pipeline of every
@@ -379,7 +548,7 @@ func (t *Template) parse(src []byte) error {
 header:
 	for {
 		if s == "" {
-			return t.checkPieces() // header only, empty body
+			return t.finishParse() // header only, empty body
 		}
 		l, rest, _ := cutLine(s)
 		if l == "" {
@@ -445,7 +614,7 @@ body:
 		return err
 	}
 	t.items = append(t.items, item{kind: itemBody, pieces: []int{i}, line: line, col: 1})
-	return t.checkPieces()
+	return t.finishParse()
 }
 
 // cutLine returns the first line of s without its line ending, the rest, and

@@ -36,10 +36,16 @@ var shellDirectives = map[string]bool{"sh": true}
 // checkNoShell returns the error for Options.NoShell when the template
 // contains a shell directive, at the position of the first one.
 func (t *Template) checkNoShell() error {
-	if name, line, col, ok := t.usesShell(); ok {
-		return &Error{File: t.name, Line: line, Col: col, Directive: name, Err: errors.New("shell commands are disabled (--no-shell)")}
+	t.shellOnce.Do(func() {
+		if name, line, col, ok := t.usesShell(); ok {
+			t.shellErr = &Error{File: t.name, Line: line, Col: col, Directive: name, Err: errors.New("shell commands are disabled (--no-shell)")}
+		}
+	})
+	if t.shellErr == nil {
+		return nil
 	}
-	return nil
+	e := *t.shellErr // a copy: the caller may change it
+	return &e
 }
 
 // maxShellOutput bounds what one command may print on stdout.

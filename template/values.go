@@ -176,17 +176,18 @@ func normalizeValue(v any) any {
 // setValues copies Options.Values into the expansion (the maps and lists
 // inside are shared, read only).
 func (x *expansion) setValues() error {
-	names := make([]string, 0, len(x.opts.Values))
-	for k := range x.opts.Values {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
+	bad := "" // the first invalid name in sorted order, so that the error does not depend on map order
+	for k, v := range x.opts.Values {
 		if !validName(k) {
-			return &Error{File: x.t.name, Err: fmt.Errorf("invalid value name %q (use letters, digits and _, not starting with a digit)", k)}
+			if bad == "" || k < bad {
+				bad = k
+			}
+			continue
 		}
-		x.vals[k] = x.opts.Values[k]
-		x.fixed[k] = true
+		x.vals[k] = v
+	}
+	if bad != "" {
+		return &Error{File: x.t.name, Err: fmt.Errorf("invalid value name %q (use letters, digits and _, not starting with a digit)", bad)}
 	}
 	return nil
 }
