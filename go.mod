@@ -12,8 +12,8 @@ require (
 )
 
 require (
-	github.com/Azure/go-ntlmssp v0.1.1 // indirect
-	github.com/xdg-go/scram v1.4.0 // indirect
+	github.com/Azure/go-ntlmssp v0.1.1
+	github.com/xdg-go/scram v1.4.0
 	github.com/xdg-go/stringprep v1.0.4 // indirect
 	github.com/yuin/goldmark v1.8.7
 	golang.org/x/sys v0.50.0 // indirect
