@@ -45,6 +45,7 @@ func TestIntegration(t *testing.T) {
 		e.Setenv("STACK_SMTPS", st.SMTPS)
 		e.Setenv("STACK_SMTP", st.SMTP)
 		e.Setenv("STACK_CA", st.CAFile)
+		e.Setenv("STACK_LMTP", filepath.Join(st.Dir, "dovecot", "run", "lmtp"))
 		for name, u := range st.Users {
 			up := strings.ToUpper(name)
 			e.Setenv(up+"_ADDR", u.Address)
