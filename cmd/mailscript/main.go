@@ -50,7 +50,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{renderCmd, sendCmd, captureCmd, authCmd, probeCmd}
+	commands = []*command{renderCmd, sendCmd, batchCmd, captureCmd, authCmd, probeCmd}
 }
 
 const topUsage = `mailscript renders mail templates into raw MIME and sends them over SMTP.

@@ -7,15 +7,20 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/mailscript/mailscript/internal/capture"
@@ -71,14 +76,16 @@ func params(dir string, setup func(*testscript.Env) error) testscript.Params {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"capture":   cmdCapture,
-			"maildir":   cmdMaildir,
-			"nosecret":  cmdNoSecret,
-			"mailfile":  cmdMailfile,
-			"token":     cmdToken,
-			"delivered": cmdDelivered,
-			"exits":     cmdExits,
-			"envsubst":  cmdEnvsubst,
+			"capture":         cmdCapture,
+			"maildir":         cmdMaildir,
+			"nosecret":        cmdNoSecret,
+			"mailfile":        cmdMailfile,
+			"token":           cmdToken,
+			"delivered":       cmdDelivered,
+			"exits":           cmdExits,
+			"envsubst":        cmdEnvsubst,
+			"faultsmtp":       cmdFaultSMTP,
+			"delivered-count": cmdDeliveredCount,
 		},
 	}
 }
@@ -314,5 +321,141 @@ func cmdDelivered(ts *testscript.TestScript, neg bool, args []string) {
 		if !bytes.HasSuffix(lf(found), want) {
 			ts.Fatalf("delivered message does not end with the rendered one\n--- delivered ---\n%s\n--- rendered ---\n%s", found, want)
 		}
+	}
+}
+
+// cmdFaultSMTP starts a plain SMTP server (no TLS) that refuses some
+// recipients and stores the other messages as DIR/new/N.eml (so that
+// "maildir DIR N" counts them):
+//
+//	faultsmtp [-reject SUBSTR] [-defer SUBSTR] DIR
+//
+// A recipient containing the -reject text gets 550 5.1.1, one containing
+// the -defer text 450 4.2.1. It sets $FAULT_ADDR.
+func cmdFaultSMTP(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! faultsmtp")
+	}
+	var reject, deferred string
+	for len(args) > 2 {
+		switch args[0] {
+		case "-reject":
+			reject = args[1]
+		case "-defer":
+			deferred = args[1]
+		default:
+			ts.Fatalf("faultsmtp: unknown flag %s", args[0])
+		}
+		args = args[2:]
+	}
+	if len(args) != 1 {
+		ts.Fatalf("usage: faultsmtp [-reject SUBSTR] [-defer SUBSTR] DIR")
+	}
+	dir := ts.MkAbs(args[0])
+	ts.Check(os.MkdirAll(filepath.Join(dir, "new"), 0o755))
+	var mu sync.Mutex
+	n := 0
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		return &faultSession{rcpt: func(to string) error {
+			switch {
+			case reject != "" && strings.Contains(to, reject):
+				return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+			case deferred != "" && strings.Contains(to, deferred):
+				return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "mailbox busy"}
+			}
+			return nil
+		}, store: func(b []byte) error {
+			mu.Lock()
+			defer mu.Unlock()
+			n++
+			return os.WriteFile(filepath.Join(dir, "new", fmt.Sprintf("%d.eml", n)), b, 0o644)
+		}}, nil
+	}))
+	srv.Domain = "fault.test"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	go srv.Serve(l)
+	ts.Defer(func() { srv.Close() })
+	ts.Setenv("FAULT_ADDR", l.Addr().String())
+}
+
+type faultSession struct {
+	rcpt  func(string) error
+	store func([]byte) error
+	to    int
+}
+
+func (s *faultSession) Reset()                               { s.to = 0 }
+func (s *faultSession) Logout() error                        { return nil }
+func (s *faultSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *faultSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if err := s.rcpt(to); err != nil {
+		return err
+	}
+	s.to++
+	return nil
+}
+
+func (s *faultSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	return s.store(b)
+}
+
+// cmdDeliveredCount waits until exactly COUNT messages in a Maildir
+// contain NEEDLE (the real stack delivers asynchronously), and fails if
+// there are more; with UNIQUE_REGEXP, what it matches in each of those
+// messages must differ (no row delivered twice):
+//
+//	delivered-count MAILDIR NEEDLE COUNT [UNIQUE_REGEXP]
+func cmdDeliveredCount(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 || len(args) > 4 {
+		ts.Fatalf("usage: delivered-count MAILDIR NEEDLE COUNT [UNIQUE_REGEXP]")
+	}
+	want, err := strconv.Atoi(args[2])
+	ts.Check(err)
+	var unique *regexp.Regexp
+	if len(args) == 4 {
+		unique, err = regexp.Compile(args[3])
+		ts.Check(err)
+	}
+	count := func() int {
+		files, err := maildirFiles(args[0])
+		ts.Check(err)
+		c := 0
+		seen := map[string]string{}
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil || !bytes.Contains(b, []byte(args[1])) {
+				continue
+			}
+			c++
+			if unique != nil {
+				m := unique.Find(b)
+				if m == nil {
+					ts.Fatalf("%s: no match for %s", f, unique)
+				}
+				if other, dup := seen[string(m)]; dup {
+					ts.Fatalf("%q in two messages: %s and %s", m, other, f)
+				}
+				seen[string(m)] = f
+			}
+		}
+		return c
+	}
+	got := 0
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		if got = count(); got >= want {
+			break
+		}
+	}
+	if got == want {
+		time.Sleep(500 * time.Millisecond) // late duplicates
+		got = count()
+	}
+	if got != want {
+		ts.Fatalf("%d messages containing %q in %s, want %d", got, args[1], args[0], want)
 	}
 }

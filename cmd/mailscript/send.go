@@ -103,6 +103,15 @@ type sendOptions struct {
 }
 
 func (o *sendOptions) register(fs *flag.FlagSet) {
+	o.registerServer(fs)
+	fs.StringVar(&o.outbox, "outbox", "outbox", "Maildir `DIR` of the built-in local capture server")
+	fs.StringVar(&o.quitAfter, "quit-after", "", "stop after `STAGE` and quit cleanly, sending nothing: connect, ehlo, tls, auth,\nmail or rcpt (rcpt checks every recipient: verification without sending)")
+	fs.BoolVar(&o.jsonOut, "json", false, "print the outcome (reply, recipients, or the error with its stage and codes) as JSON on stdout")
+}
+
+// registerServer registers the template flags and every flag that says
+// where and how to connect (shared with "batch").
+func (o *sendOptions) registerServer(fs *flag.FlagSet) {
 	o.templateOptions.register(fs)
 	o.tls.register(fs)
 	fs.StringVar(&o.profile, "profile", "", "use server profile `NAME` from the configuration file")
@@ -115,7 +124,6 @@ func (o *sendOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.passwordCmd, "password-cmd", "", "run `CMD` (via sh -c) and use its output as the password (e.g. \"pass show mail\")")
 	fs.StringVar(&o.tokenEnv, "token-env", "", "read the OAuth token (XOAUTH2, OAUTHBEARER) from environment variable `VAR`")
 	fs.StringVar(&o.tokenCmd, "token-cmd", "", "run `CMD` and use its output as the OAuth token (e.g. a cloud CLI)")
-	fs.StringVar(&o.outbox, "outbox", "outbox", "Maildir `DIR` of the built-in local capture server")
 	fs.BoolVar(&o.insecureAuth, "insecure-auth", false, "allow AUTH without TLS to a host that is not loopback (the password crosses the network in clear)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "connect, per-command and final-reply `DURATION` (default 30s connect, 5m command, 10m after the final dot)")
 	fs.StringVar(&o.localName, "ehlo", "", "`NAME` to send in EHLO (default: this machine's fully qualified name)")
@@ -124,8 +132,6 @@ func (o *sendOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.transcript, "transcript", "", "write the SMTP transcript to `FILE` (passwords masked)")
 	fs.BoolVar(&o.transcriptBody, "transcript-body", false, "include the message body in the transcript (default: headers only)")
 	fs.BoolVar(&o.timestamps, "timestamps", false, "prefix transcript lines with the time")
-	fs.StringVar(&o.quitAfter, "quit-after", "", "stop after `STAGE` and quit cleanly, sending nothing: connect, ehlo, tls, auth,\nmail or rcpt (rcpt checks every recipient: verification without sending)")
-	fs.BoolVar(&o.jsonOut, "json", false, "print the outcome (reply, recipients, or the error with its stage and codes) as JSON on stdout")
 	fs.StringVar(&o.dsnNotify, "dsn-notify", "", "ask for delivery status notifications: `LIST` of success,failure,delay or never")
 	fs.StringVar(&o.dsnRet, "dsn-ret", "", "what a bounce returns: full or hdrs")
 	fs.StringVar(&o.dsnEnvID, "dsn-envid", "", "envelope `ID` returned in delivery status notifications")

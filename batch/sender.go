@@ -1,0 +1,347 @@
+package batch
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mailscript/mailscript/batch/journal"
+	"github.com/mailscript/mailscript/transport"
+)
+
+// sender is one connection's worker: it takes groups of rendered rows,
+// keeps its connection open across them, and records each outcome.
+type sender struct {
+	b        *run
+	id       int
+	c        *transport.Client
+	onConn   int       // messages sent on c
+	dialFail int       // consecutive dial failures
+	failFrom time.Time // the first of them
+	group    []*item   // reused
+	out      []transport.Outgoing
+}
+
+func (s *sender) loop() {
+	b := s.b
+	defer s.close()
+	for {
+		if b.ctx.Err() != nil {
+			// Stopped: drain what is left as unsent.
+			for it := range b.ready {
+				b.unsent(it)
+			}
+			return
+		}
+		wait, parked := b.gov.admit(s.id)
+		if parked {
+			s.close() // the server wants fewer connections
+		}
+		if wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-b.finished:
+				return
+			case <-b.ctx.Done():
+			}
+			continue
+		}
+		g := s.collect()
+		if g == nil {
+			return
+		}
+		s.send(g)
+	}
+}
+
+// collect waits for one row, then takes what else is ready, up to a
+// group (or what the connection may still send).
+func (s *sender) collect() []*item {
+	b := s.b
+	it, ok := <-b.ready
+	if !ok {
+		return nil
+	}
+	n := b.cfg.GroupSize
+	if pc := b.perConn(); pc > 0 && s.c != nil {
+		n = max(1, min(n, pc-s.onConn))
+	}
+	if r := b.lim.rate(); r > 0 {
+		n = max(1, min(n, int(r/10))) // a tenth of a second of messages
+	}
+	g := append(s.group[:0], it)
+	for len(g) < n {
+		select {
+		case it, ok := <-b.ready:
+			if !ok {
+				return g
+			}
+			g = append(g, it)
+			continue
+		default:
+		}
+		break
+	}
+	s.group = g
+	return g
+}
+
+func (s *sender) close() {
+	if s.c != nil {
+		s.c.Close()
+		s.c = nil
+		s.onConn = 0
+	}
+}
+
+// connect dials when there is no connection. On failure the group is
+// handed back (not an attempt) and the sender backs off; an
+// authentication failure, or a server that never answered, stops the
+// batch.
+func (s *sender) connect(g []*item) bool {
+	b := s.b
+	if s.c != nil {
+		return true
+	}
+	cfg := b.cfg.Transport
+	if b.cfg.Transcript != nil && b.first.CompareAndSwap(false, true) {
+		cfg.Transcript = b.cfg.Transcript
+	} else {
+		cfg.Transcript = nil
+	}
+	c, err := b.cfg.Dial(b.ctx, cfg)
+	if err == nil {
+		s.c, s.onConn, s.dialFail = c, 0, 0
+		b.dialed.Store(true)
+		return true
+	}
+	for _, it := range g {
+		b.requeue(it)
+	}
+	var te *transport.Error
+	errors.As(err, &te)
+	switch {
+	case b.ctx.Err() != nil:
+	case te != nil && te.AuthFailed():
+		b.fail(err)
+	case te != nil && te.Reply != nil && te.Temporary():
+		// 421 at the greeting, 454 at AUTH: the server is busy.
+		if te.Reply.Code == 421 || strings.HasPrefix(te.Reply.Enhanced, "4.7.") {
+			b.prog.Throttled.Add(1)
+			b.gov.throttle()
+		}
+		s.dialBackoff(err)
+	case !b.dialed.Load():
+		b.fail(err) // never reached the server: wrong address, TLS...
+	default:
+		s.dialBackoff(err)
+	}
+	return false
+}
+
+// dialBackoff waits before the next dial, and gives up after RetryFor.
+func (s *sender) dialBackoff(err error) {
+	b := s.b
+	if s.dialFail == 0 {
+		s.failFrom = time.Now()
+	}
+	s.dialFail++
+	if time.Since(s.failFrom) > b.cfg.RetryFor {
+		b.fail(fmt.Errorf("no connection for %v: %w", b.cfg.RetryFor.Round(time.Second), err))
+		return
+	}
+	sleep(b.ctx, b.backoff(s.dialFail))
+}
+
+// send sends a group on the connection: the journal gets "sending" for
+// every message and one fsync before the first final dot.
+func (s *sender) send(g []*item) {
+	b := s.b
+	if err := b.lim.wait(b.ctx, len(g)); err != nil {
+		for _, it := range g {
+			b.unsent(it)
+		}
+		return
+	}
+	if !s.connect(g) {
+		return
+	}
+	now := time.Now()
+	s.out = s.out[:0]
+	for _, it := range g {
+		it.attempt++
+		if it.first.IsZero() {
+			it.first = now
+			it.deadline = now.Add(b.cfg.RetryFor)
+		}
+		it.last = now
+		body, err := it.spool.reader()
+		if err != nil {
+			body = nil // SendMany fails it: no message body
+		}
+		s.out = append(s.out, transport.Outgoing{From: it.from, To: it.to, Body: body, Size: it.spool.size})
+	}
+	if j := b.cfg.Journal; j != nil {
+		for _, it := range g {
+			b.journal(journal.Record{Row: it.row.Num, Key: it.key, Recipients: it.to, State: journal.Sending,
+				Hash: it.spool.hash, MessageID: it.msgID, Attempt: it.attempt})
+		}
+		if err := j.Flush(); err != nil {
+			b.journalFailed(err)
+		}
+		if b.ctx.Err() != nil {
+			// Nothing was written to the server: not an attempt.
+			for _, it := range g {
+				it.attempt--
+				b.unsent(it)
+			}
+			return
+		}
+	}
+	broken := false
+	sent := 0
+	hooks := &transport.SendHooks{Done: func(i int, o transport.Outcome) {
+		if s.outcome(g[i], o, s.onConn+i) {
+			broken = true
+		}
+		if o.Err == nil {
+			sent++
+		}
+	}}
+	s.c.SendMany(b.ctx, s.out, hooks)
+	s.onConn += len(g)
+	b.gov.sent(sent)
+	if pc := b.perConn(); broken || (pc > 0 && s.onConn >= pc) {
+		s.close()
+	}
+	for i := range s.out {
+		s.out[i] = transport.Outgoing{}
+	}
+	clear(g)
+}
+
+// outcome records one message's outcome and decides what comes next for
+// it. It reports whether the connection is unusable.
+// before is the number of messages sent on the connection before this one.
+func (s *sender) outcome(it *item, o transport.Outcome, before int) (broken bool) {
+	b := s.b
+	res := RowResult{Row: it.row.Num, Attempts: it.tries + 1, First: it.first, Last: time.Now()}
+	rec := journal.Record{Row: it.row.Num, Key: it.key, Attempt: it.attempt}
+	if r := o.Result; r != nil {
+		if r.Reply != nil {
+			res.Code, res.Enhanced, res.Reply = r.Reply.Code, r.Reply.Enhanced, r.Reply.Text
+		}
+		res.QueueID = r.QueueID
+	}
+	if o.Err == nil {
+		it.tries++
+		res.Status = journal.Sent
+		if refused := o.Result.Refused(); len(refused) > 0 {
+			var parts []string
+			for _, rr := range refused {
+				parts = append(parts, rr.Addr+": "+rr.Reply.String())
+			}
+			res.Error = "refused: " + strings.Join(parts, "; ")
+		}
+		rec.State, rec.Code, rec.Enhanced, rec.Reply, rec.QueueID, rec.Error = journal.Sent, res.Code, res.Enhanced, res.Reply, res.QueueID, res.Error
+		b.finish(it, res, &rec)
+		return false
+	}
+	var te *transport.Error
+	if !errors.As(o.Err, &te) {
+		te = &transport.Error{Stage: transport.StageMail, Err: o.Err}
+	}
+	if te.Reply != nil {
+		res.Code, res.Enhanced, res.Reply = te.Reply.Code, te.Reply.Enhanced, te.Reply.Text
+		switch {
+		case errors.Is(te, transport.ErrBroken):
+			// A later message of a group whose connection a 421 closed:
+			// counted once, for the message it answered.
+		case te.Reply.Code == 421 && before > 0 && b.learnPerConn(before):
+			// The server closed the connection after this many messages:
+			// a per-connection limit, learnt and kept from now on.
+			b.prog.Throttled.Add(1)
+		case te.Reply.Code == 421 || (te.Reply.Code == 451 && strings.HasPrefix(te.Reply.Enhanced, "4.7.")):
+			b.prog.Throttled.Add(1)
+			b.gov.throttle()
+		}
+	}
+	res.Error = te.Error()
+	rec.Code, rec.Enhanced, rec.Reply, rec.Error = res.Code, res.Enhanced, res.Reply, res.Error
+	broken = te.Reply != nil && te.Reply.Code == 421
+	switch {
+	case errors.Is(te, transport.ErrBroken) && !o.DotWritten:
+		// The connection was gone before the server said anything about
+		// this message: send it again on a new one, not an attempt. The
+		// journal must not leave it "sending".
+		it.attempt--
+		rec.State, rec.Attempt = journal.Deferred, it.attempt
+		rec.Error = "not sent (connection lost before it): " + rec.Error
+		b.fin.Lock()
+		b.journal(rec)
+		b.fin.Unlock()
+		if b.ctx.Err() != nil {
+			b.unsent(it)
+		} else {
+			b.requeue(it)
+		}
+		return true
+	case te.Ambiguous():
+		it.tries++
+		res.Status, rec.State = journal.Uncertain, journal.Uncertain
+		if b.cfg.ResendUncertain && b.again(it) {
+			b.fin.Lock()
+			b.journal(rec)
+			b.fin.Unlock()
+			b.retry(it, b.backoff(it.tries))
+			return true
+		}
+		res.Attempts = it.tries
+		b.finish(it, res, &rec)
+		return true
+	case te.Temporary():
+		if broken {
+			// 421: the server closes the connection (too many messages,
+			// shutting down); the governor slows down. Not held against
+			// the message, within its deadline.
+			it.closed++
+		} else {
+			it.tries++
+		}
+		if te.Reply == nil {
+			broken = true // a network failure before the dot
+		}
+		res.Status, rec.State = journal.Deferred, journal.Deferred
+		res.Attempts = it.tries + it.closed
+		if b.again(it) {
+			b.fin.Lock()
+			b.journal(rec)
+			b.fin.Unlock()
+			b.retry(it, b.retryDelay(it))
+			return broken
+		}
+		b.finish(it, res, &rec)
+		return broken
+	default:
+		it.tries++
+		res.Attempts = it.tries
+		res.Status, rec.State = journal.Failed, journal.Failed
+		b.finish(it, res, &rec)
+		return broken
+	}
+}
+
+// again reports whether a row may be tried once more.
+func (b *run) again(it *item) bool {
+	return b.ctx.Err() == nil && it.tries < b.cfg.MaxAttempts && time.Now().Before(it.deadline)
+}
+
+// retryDelay is the backoff for it's next try, cut to its deadline.
+func (b *run) retryDelay(it *item) time.Duration {
+	d := b.backoff(max(it.tries, 1))
+	if left := time.Until(it.deadline); d > left {
+		d = max(left, 0)
+	}
+	return d
+}
