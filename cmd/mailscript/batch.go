@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -186,6 +187,15 @@ func (d *dataSource) open() (*data.Reader, selection.Source, error) {
 }
 
 func (o *batchOptions) run(e *env, path string) error {
+	// MAILSCRIPT_CPUPROFILE=FILE writes a CPU profile of the batch (for
+	// bench/run.sh and go tool pprof); undocumented on purpose.
+	if p := os.Getenv("MAILSCRIPT_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
+		}
+	}
 	if o.data == "" {
 		return withHint(usageErrorf("batch: --data FILE is required"), "the rows come from a CSV, JSON Lines, JSON or YAML file: --data people.csv")
 	}

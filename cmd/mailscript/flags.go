@@ -30,7 +30,11 @@ func parseArgs(e *env, c *command, fs *flag.FlagSet, args []string) ([]string, e
 			return nil, errHelpShown
 		}
 		if err != nil {
-			return nil, usageErrorf("%s: %v", c.name, strings.TrimPrefix(err.Error(), "flag provided but not defined: "))
+			msg := err.Error()
+			if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+				msg = "unknown flag " + name
+			}
+			return nil, usageErrorf("%s: %s", c.name, msg)
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {

@@ -25,7 +25,7 @@ func (o *templateOptions) register(fs *flag.FlagSet) {
 	fs.Var(o.vars, "var", "set a template value `NAME=VALUE` (repeatable; wins over --values)")
 	fs.StringVar(&o.valuesFile, "values", "", "read template values from a YAML or JSON `FILE` (nested values work in loops)")
 	fs.BoolVar(&o.noShell, "no-shell", false, "refuse templates that run shell commands (for templates you did not write)")
-	fs.DurationVar(&o.shellTimeout, "shell-timeout", 0, "time limit for each shell substitution (default 30s)")
+	fs.Var(durationOpt{&o.shellTimeout}, "shell-timeout", "time limit for each shell substitution (default 30s)")
 	fs.StringVar(&o.configFile, "config", "", "configuration `FILE` (default $MAILSCRIPT_CONFIG or ~/.config/mailscript/config.yaml)")
 }
 

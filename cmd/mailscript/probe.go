@@ -170,9 +170,9 @@ func (o *probeOptions) probe(e *env, rawURL string) error {
 	if err != nil {
 		problems = append(problems, err.Error())
 	} else if t := res.TLS; t != nil && !t.NotAfter.IsZero() && t.DaysLeft < o.minDays {
-		when := fmt.Sprintf("expires in %d days", t.DaysLeft)
+		when := "expires in " + days(t.DaysLeft)
 		if t.DaysLeft < 0 {
-			when = fmt.Sprintf("expired %d days ago", -t.DaysLeft)
+			when = "expired " + days(-t.DaysLeft) + " ago"
 		}
 		err = withHint(&cliError{code: exitUnavailable,
 			msg: fmt.Sprintf("the server's certificate %s (%s), fewer than --min-days %d", when, t.NotAfter.Format("2006-01-02"), o.minDays)},
@@ -382,4 +382,12 @@ func (f durationOpt) Set(s string) error {
 	}
 	*f.d = d
 	return nil
+}
+
+// days formats a number of days: "1 day", "3 days".
+func days(n int) string {
+	if n == 1 {
+		return "1 day"
+	}
+	return fmt.Sprintf("%d days", n)
 }

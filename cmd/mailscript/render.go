@@ -20,7 +20,7 @@ Nothing is sent. Template errors are reported as FILE:LINE:COL and exit 65.
 Examples:
   mailscript render samples/hello.tmpl
   mailscript render samples/hello.tmpl --var to=bob@example.com --var to_name="Bob B."
-  mailscript render samples/report.tmpl -o report.eml
+  mailscript render samples/cron-report.tmpl -o report.eml
 `,
 	setup: func(fs *flag.FlagSet) func(*env, []string) error {
 		var topts templateOptions

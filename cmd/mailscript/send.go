@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/mailscript/mailscript/internal/secret"
 	"github.com/mailscript/mailscript/template"
 	"github.com/mailscript/mailscript/transport"
+	"github.com/mailscript/mailscript/transport/auth"
 )
 
 var sendCmd = &command{
@@ -67,7 +69,13 @@ Examples:
 			if len(args) != 1 {
 				return usageErrorf("send: want exactly one TEMPLATE, got %d arguments", len(args))
 			}
-			return o.send(e, args[0])
+			err := o.send(e, args[0])
+			if err != nil && o.jsonOut && !o.jsonDone {
+				// A failure before the session (template, files,
+				// configuration) gets its JSON object too.
+				writeJSON(e.stdout, &sendOutcome{Status: "failed", Message: err.Error(), ExitCode: exitCode(err)})
+			}
+			return err
 		}
 	},
 }
@@ -100,6 +108,7 @@ type sendOptions struct {
 	dsnNotify      string
 	dsnRet         string
 	dsnEnvID       string
+	jsonDone       bool // the --json object was printed
 }
 
 func (o *sendOptions) register(fs *flag.FlagSet) {
@@ -125,7 +134,7 @@ func (o *sendOptions) registerServer(fs *flag.FlagSet) {
 	fs.StringVar(&o.tokenEnv, "token-env", "", "read the OAuth token (XOAUTH2, OAUTHBEARER) from environment variable `VAR`")
 	fs.StringVar(&o.tokenCmd, "token-cmd", "", "run `CMD` and use its output as the OAuth token (e.g. a cloud CLI)")
 	fs.BoolVar(&o.insecureAuth, "insecure-auth", false, "allow AUTH without TLS to a host that is not loopback (the password crosses the network in clear)")
-	fs.DurationVar(&o.timeout, "timeout", 0, "connect, per-command and final-reply `DURATION` (default 30s connect, 5m command, 10m after the final dot)")
+	fs.Var(durationOpt{&o.timeout}, "timeout", "connect, per-command and final-reply `DURATION` (default 30s connect, 5m command, 10m after the final dot)")
 	fs.StringVar(&o.localName, "ehlo", "", "`NAME` to send in EHLO (default: this machine's fully qualified name)")
 	fs.StringVar(&o.localAddr, "local-addr", "", "bind the connection to source `ADDR`ess (IP or IP:port)")
 	fs.BoolVar(&o.verbose, "v", false, "print the SMTP transcript to stderr (passwords masked)")
@@ -226,12 +235,15 @@ func (o *sendOptions) send(e *env, path string) error {
 			out.Message = err.Error()
 		}
 		if o.jsonOut {
+			out.ExitCode = exitCode(err)
 			writeJSON(e.stdout, out)
+			o.jsonDone = true
 		}
 		return explainDialError(err)
 	}
 	if o.jsonOut {
 		writeJSON(e.stdout, out)
+		o.jsonDone = true
 	}
 	if local && out.Status == "sent" {
 		where := o.outbox
@@ -257,10 +269,12 @@ type sendOutcome struct {
 	Verified   []transport.RcptResult `json:"verified,omitempty"`
 	Error      *transport.Error       `json:"error,omitempty"`
 	Message    string                 `json:"message,omitempty"`
+	ExitCode   int                    `json:"exit_code"` // the process exit code (sysexits)
 }
 
 func writeJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
 }
@@ -431,6 +445,11 @@ func (o *sendOptions) config(e *env, conf *config.Config, s template.Settings) (
 	if err != nil {
 		return cfg, false, err
 	}
+	if o.dsnNotify != "" || o.dsnRet != "" || o.dsnEnvID != "" {
+		if cfg.DSN, err = parseDSN(o.dsnNotify, o.dsnRet, o.dsnEnvID); err != nil {
+			return cfg, false, err
+		}
+	}
 	local = r.server == "" || r.server == "local"
 	if !local {
 		cfg.Endpoint, err = transport.ParseURL(r.server)
@@ -441,12 +460,25 @@ func (o *sendOptions) config(e *env, conf *config.Config, s template.Settings) (
 	t := o.tls
 	t.mode, t.ca = r.tls, r.tlsCA
 	if local {
+		// The local capture server always speaks STARTTLS; a bad --tls
+		// value is still a usage error.
+		if t.mode != "" {
+			if _, err := transport.ParseTLSMode(t.mode); err != nil {
+				return cfg, false, usageErrorf("--tls: %v", err)
+			}
+		}
 		t.mode = ""
 	}
 	if err := t.apply(&cfg); err != nil {
 		return cfg, false, err
 	}
 	mech, user := strings.ToUpper(r.auth), r.user
+	if mech != "" && mech != "NONE" && mech != transport.MechanismAuto && !auth.Known(mech) {
+		return cfg, false, usageErrorf("--auth: unknown mechanism %q (known: auto, %s)", r.auth, strings.ToLower(strings.Join(auth.Mechanisms(), ", ")))
+	}
+	if mech == "EXTERNAL" && len(cfg.ClientCerts) == 0 {
+		return cfg, false, withHint(usageErrorf("--auth external needs a TLS client certificate"), "pass --tls-cert FILE --tls-key FILE")
+	}
 	switch {
 	case mech == "NONE":
 		mech, user = "", ""
@@ -478,13 +510,7 @@ func (o *sendOptions) config(e *env, conf *config.Config, s template.Settings) (
 	cfg.Timeout = r.timeout
 	cfg.LocalName = r.ehlo
 	cfg.LocalAddr = o.localAddr
-	if o.dsnNotify != "" || o.dsnRet != "" || o.dsnEnvID != "" {
-		d := &transport.DSN{Ret: strings.ToUpper(o.dsnRet), EnvID: o.dsnEnvID}
-		if o.dsnNotify != "" {
-			d.Notify = strings.Split(strings.ToUpper(o.dsnNotify), ",")
-		}
-		cfg.DSN = d
-	}
+
 	return cfg, local, nil
 }
 
@@ -498,7 +524,7 @@ func explainDialError(err error) error {
 	case te.AuthFailed():
 		return withHint(err, "check the user name and the password in the environment variable; the server refused them")
 	case errors.As(err, new(x509.UnknownAuthorityError)), errors.As(err, new(x509.HostnameError)), errors.As(err, new(x509.CertificateInvalidError)):
-		return withHint(err, "the server's certificate is not trusted: for a private CA or a self-signed server pass its certificate with --tls-ca FILE")
+		return withHint(err, "the server's certificate is not trusted: pass its CA with --tls-ca FILE, or pin a self-signed one with --tls-pin SHA256 (mailscript probe URL --tls-insecure prints it)")
 	case errors.Is(err, transport.ErrTLSModeMismatch):
 		return err // the error itself says which mode the port wants
 	case te.Stage == transport.StageConnect:
@@ -536,3 +562,33 @@ func dirOf(path string) string { return filepath.Dir(path) }
 
 // templateProfile returns the profile the template's front matter names.
 func templateProfile(s template.Settings) string { return s.Profile }
+
+// parseDSN checks the DSN flags (RFC 3461) before anything connects.
+func parseDSN(notify, ret, envid string) (*transport.DSN, error) {
+	d := &transport.DSN{Ret: strings.ToUpper(ret), EnvID: envid}
+	switch d.Ret {
+	case "", "FULL", "HDRS":
+	default:
+		return nil, usageErrorf("--dsn-ret: %q is not full or hdrs", ret)
+	}
+	if notify != "" {
+		for _, n := range strings.Split(strings.ToUpper(notify), ",") {
+			n = strings.TrimSpace(n)
+			switch n {
+			case "SUCCESS", "FAILURE", "DELAY", "NEVER":
+			default:
+				return nil, usageErrorf("--dsn-notify: %q is not success, failure, delay or never", n)
+			}
+			d.Notify = append(d.Notify, n)
+		}
+		if len(d.Notify) > 1 && slices.Contains(d.Notify, "NEVER") {
+			return nil, usageErrorf("--dsn-notify: never cannot be combined with other values")
+		}
+	}
+	for _, c := range envid {
+		if c < '!' || c > '~' {
+			return nil, usageErrorf("--dsn-envid: only printable ASCII without spaces")
+		}
+	}
+	return d, nil
+}

@@ -81,7 +81,7 @@ type Config struct {
 	Users map[string]string
 	// TLSConfig is the server's TLS configuration. If nil, the server makes a
 	// throwaway self-signed certificate for localhost, 127.0.0.1 and ::1
-	// (ECDSA P-256, valid 24h); see Server.RootCAs and Server.CertPEM.
+	// (ECDSA P-256, valid 90 days); see Server.RootCAs and Server.CertPEM.
 	TLSConfig *tls.Config
 	// ImplicitTLS makes the server speak TLS from the first byte (smtps,
 	// RFC 8314) instead of offering STARTTLS.

@@ -767,8 +767,10 @@ func TestCertificates(t *testing.T) {
 		if !ok || key.Curve != elliptic.P256() {
 			t.Errorf("key %T, want ECDSA P-256", leaf.PublicKey)
 		}
-		if life := leaf.NotAfter.Sub(leaf.NotBefore); life > 24*time.Hour+10*time.Minute || leaf.NotAfter.After(time.Now().Add(24*time.Hour+time.Minute)) {
-			t.Errorf("valid %v to %v, want about 24h from now", leaf.NotBefore, leaf.NotAfter)
+		// 90 days: longer than probe's default --min-days (14), short
+		// enough that a leaked throwaway key soon stops mattering.
+		if life := leaf.NotAfter.Sub(leaf.NotBefore); life > certLifetime+10*time.Minute || leaf.NotAfter.After(time.Now().Add(certLifetime+time.Minute)) || leaf.NotAfter.Before(time.Now().Add(89*24*time.Hour)) {
+			t.Errorf("valid %v to %v, want about 90 days from now", leaf.NotBefore, leaf.NotAfter)
 		}
 		for _, name := range []string{"localhost", "127.0.0.1", "::1"} {
 			if _, err := leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: pool}); err != nil {

@@ -17,14 +17,14 @@ import (
 
 // certLifetime is how long a throwaway certificate made by NewSelfSigned is
 // valid.
-const certLifetime = 24 * time.Hour
+const certLifetime = 90 * 24 * time.Hour
 
 // defaultCertHosts are the names a Server's throwaway certificate is valid
 // for when Config.TLSConfig is nil.
 var defaultCertHosts = []string{"localhost", "127.0.0.1", "::1"}
 
 // NewSelfSigned makes a throwaway self-signed certificate (ECDSA P-256, valid
-// for 24 hours from a few minutes ago) for the given host names and IP
+// for 90 days from a few minutes ago) for the given host names and IP
 // addresses, and a pool that trusts it. Arguments that parse as IP addresses
 // go into the IP subject alternative names, the others into the DNS names.
 // It fails if no host is given.

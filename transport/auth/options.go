@@ -204,7 +204,7 @@ func Choose(offered []string, c Choice) (string, error) {
 		list = "none"
 	}
 	if len(skipped) > 0 {
-		return "", fmt.Errorf("auth: the server offers only cleartext mechanisms without TLS (%s): refusing to send the credential in clear", list)
+		return "", fmt.Errorf("the server offers only cleartext mechanisms without TLS (%s): refusing to send the credential in clear", list)
 	}
 	return "", fmt.Errorf("auth: no mechanism the server offers (%s) fits the credentials given", list)
 }
