@@ -130,11 +130,14 @@ var (
 	// template: NAME:LINE:COL: executing "NAME" at <CONTEXT>: MESSAGE
 	execErrRE = regexp.MustCompile(`(?s)^template: (\S+?):(\d+):(\d+): executing "[^"]*" at <(.*?)>: (.*)$`)
 	// template: NAME:LINE: MESSAGE
-	parseErrRE  = regexp.MustCompile(`(?s)^template: (\S+?):(\d+): (.*)$`)
-	noFuncRE    = regexp.MustCompile(`^function "([^"]+)" not defined`)
-	noEntryRE   = regexp.MustCompile(`map has no entry for key "([^"]*)"`)
-	callPrefix  = regexp.MustCompile(`^error calling (\w+): `)
-	contextWord = regexp.MustCompile(`^\(?([A-Za-z_]\w*)`)
+	parseErrRE   = regexp.MustCompile(`(?s)^template: (\S+?):(\d+): (.*)$`)
+	noFuncRE     = regexp.MustCompile(`^function "([^"]+)" not defined`)
+	unclosedRE   = regexp.MustCompile(`^unclosed action started at (\S+?):(\d+)`)
+	unexpectedRE = regexp.MustCompile(`unexpected "([^"]*)"`)
+	innerNameRE  = regexp.MustCompile(`mailscript\.[0-9a-f]+\.\d+(:\d+)*`)
+	noEntryRE    = regexp.MustCompile(`map has no entry for key "([^"]*)"`)
+	callPrefix   = regexp.MustCompile(`^error calling (\w+): `)
+	contextWord  = regexp.MustCompile(`^\(?([A-Za-z_]\w*)`)
 )
 
 // convertError turns an error from text/template (parse or exec) into an
@@ -177,6 +180,19 @@ func (t *Template) convertError(err error) *Error {
 		p := t.pieceNamed(m[1])
 		line, _ := strconv.Atoi(m[2])
 		rest := m[3]
+		// "unclosed action started at NAME:LINE": the position that
+		// matters is where the action started, and NAME is internal.
+		if u := unclosedRE.FindStringSubmatch(rest); u != nil {
+			if q := t.pieceNamed(u[1]); q != nil {
+				p = q
+				line, _ = strconv.Atoi(u[2])
+			}
+			rest = "unclosed action: this {{ has no matching }}"
+		} else if rest == "unclosed action" {
+			rest = "unclosed action: this {{ has no matching }}"
+		} else if rest == "unexpected EOF" {
+			rest = "unexpected end of text: an action or {{if}}/{{range}}/{{with}}/{{define}} is not closed"
+		}
 		if p != nil {
 			off := 0
 			if src, ok := t.sources[p.name]; ok {
@@ -187,14 +203,27 @@ func (t *Template) convertError(err error) *Error {
 					}
 				} else if i := strings.Index(l, "{{"); i >= 0 {
 					off = i
+					// Point at the offending token when the message names
+					// it ("unexpected "b" in operand").
+					if tok := unexpectedRE.FindStringSubmatch(rest); tok != nil && tok[1] != "" {
+						if j := tokenOutsideStrings(l[i:], tok[1]); j >= 0 {
+							off = i + j
+						}
+					}
 				}
 			}
 			e.Line, e.Col = p.pos(line, off)
 		}
-		e.Err = errors.New(rest)
+		e.Err = errors.New(t.hideNames(rest))
 		return e
 	}
 	return e
+}
+
+// hideNames replaces the internal names of the template's pieces in a
+// message from text/template with the file name.
+func (t *Template) hideNames(msg string) string {
+	return innerNameRE.ReplaceAllString(msg, t.name)
 }
 
 func (t *Template) pieceNamed(name string) *piece {
@@ -239,4 +268,24 @@ var stubFuncs = template.FuncMap{
 	"inline":     func(string, ...string) (string, error) { return "", nil },
 	"attach_cmd": func(string, ...string) (string, error) { return "", nil },
 	"addr":       func(...string) (string, error) { return "", nil },
+}
+
+// tokenOutsideStrings returns the index of the first occurrence of tok in
+// an action's text that is not inside a "quoted" string, or -1.
+func tokenOutsideStrings(action, tok string) int {
+	inString := false
+	for i := 0; i < len(action); i++ {
+		switch c := action[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			if !inString && strings.HasPrefix(action[i:], tok) {
+				return i
+			}
+			inString = !inString
+		case !inString && strings.HasPrefix(action[i:], tok):
+			return i
+		}
+	}
+	return -1
 }
