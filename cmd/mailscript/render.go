@@ -55,6 +55,11 @@ Examples:
 // writeFileAtomic renders m into a temporary file beside path and renames
 // it into place, so a failed render leaves nothing behind.
 func writeFileAtomic(path string, m *template.Message) error {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		// A device or a pipe (-o /dev/null, -o /dev/stdout): write to it,
+		// never rename over it.
+		return writeSpecial(path, m)
+	}
 	f, err := os.CreateTemp(dirOf(path), ".mailscript-*.eml")
 	if err != nil {
 		return &cliError{code: exitCantCreate, err: err}
@@ -76,4 +81,22 @@ func writeFileAtomic(path string, m *template.Message) error {
 		return &cliError{code: exitCantCreate, err: err}
 	}
 	return nil
+}
+
+// writeSpecial writes m to an existing file that is not a regular file.
+func writeSpecial(path string, m *template.Message) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return &cliError{code: exitCantCreate, err: err}
+	}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	if _, err := m.WriteTo(bw); err != nil {
+		f.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return &cliError{code: exitCantCreate, err: err}
+	}
+	return f.Close()
 }
