@@ -2,12 +2,16 @@
 // spool → send, with workers, retries, a journal and a report.
 //
 // Validate renders and checks every row (the check pass before sending, and
-// the dry run, which writes each message as an .eml file). Run sends: render
-// workers spool each row's message (in memory up to 64 KiB, a temporary file
-// beyond; a bounded number of rows in flight), Config.Connections senders
+// the dry run, which writes each message as an .eml file); for sending it
+// writes every message with its envelope into one append-only Spool file
+// (an index of 16 bytes per row stays in memory), so that each row is
+// expanded once. Run sends, from that Spool or (streaming) with render
+// workers that spool each row's message (in memory up to 64 KiB, a temporary
+// file beyond); a bounded number of rows in flight; Config.Connections senders
 // keep their connections open and send groups with
 // transport.Client.SendMany (RFC 2920 pipelining), the journal gets
-// "sending" for a group and one fsync before its first final dot (RFC 1047
+// "sending" for a group and one fsync before its first final dot, overlapping
+// the previous group's sending (RFC 1047
 // "uncertain" rows are what a crash can leave), temporary failures are
 // retried with exponential backoff and jitter, 421 and 451 4.7.x slow the
 // batch down, and 535 stops it. docs/batch.md describes the command.

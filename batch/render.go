@@ -32,12 +32,23 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 type spool struct {
 	buf  *bytes.Buffer
 	file *os.File
+	sec  *io.SectionReader // the message in a Spool file (Validate rendered it)
+	mem  []byte            // the same, read from the file already
 	size int64
 	hash string // "sha256:..." when asked for
 }
 
 // reader returns the message from its start.
 func (s *spool) reader() (io.ReadSeeker, error) {
+	if s.mem != nil {
+		return bytes.NewReader(s.mem), nil
+	}
+	if s.sec != nil {
+		if _, err := s.sec.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+		return s.sec, nil
+	}
 	if s.file != nil {
 		if _, err := s.file.Seek(0, io.SeekStart); err != nil {
 			return nil, err
@@ -49,6 +60,7 @@ func (s *spool) reader() (io.ReadSeeker, error) {
 
 // release frees the buffer or removes the file.
 func (s *spool) release() {
+	s.sec, s.mem = nil, nil
 	if s.buf != nil {
 		if s.buf.Cap() <= 4*memLimit {
 			s.buf.Reset()

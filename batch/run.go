@@ -52,7 +52,7 @@ type Config struct {
 	Dial func(ctx context.Context, cfg transport.Config) (*transport.Client, error)
 
 	Connections   int     // parallel connections (DefaultConnections)
-	GroupSize     int     // messages per SendMany call, one journal fsync each (DefaultGroupSize)
+	GroupSize     int     // messages per SendMany call, one journal fsync each, overlapping the previous group (DefaultGroupSize)
 	RenderWorkers int     // (default GOMAXPROCS)
 	Rate          float64 // messages per second for the whole batch; 0 = unlimited
 	PerConnection int     // messages before reconnecting; 0 = no limit
@@ -77,6 +77,12 @@ type Config struct {
 	// SpoolDir is where messages larger than 64 KiB are spooled ("" = the
 	// system's temporary directory).
 	SpoolDir string
+	// Spool, when set, holds the messages Validate rendered
+	// (RenderConfig.Spool) with this run's id: the rows found in it are
+	// sent from it, not rendered again; the others (invalid rows, with
+	// --skip-invalid) are rendered and fail as before. Rows still come
+	// from Rows, in the same order.
+	Spool *Spool
 	// Rand is the jitter source (nil = math/rand/v2's global one).
 	Rand func() float64
 }
@@ -159,13 +165,13 @@ type run struct {
 	ready    chan *item
 	finished chan struct{}
 	pending  sync.WaitGroup
-	slots    chan struct{} // bounds the rows in flight: flat memory
-	fin      sync.Mutex    // serialises journal outcome records, the report and OnRow
-	earlier  [3]int        // sent, failed, uncertain skipped from the journal
-	dialed   atomic.Bool   // a connection succeeded once
-	first    atomic.Bool   // the transcript was handed to a connection
-	jerr     atomic.Value  // the first journal error
-	learnt   atomic.Int64  // a per-connection limit learnt from 421 replies (0 = none)
+	slots    *slots       // bounds the rows in flight: flat memory
+	fin      sync.Mutex   // serialises journal outcome records, the report and OnRow
+	earlier  [3]int       // sent, failed, uncertain skipped from the journal
+	dialed   atomic.Bool  // a connection succeeded once
+	first    atomic.Bool  // the transcript was handed to a connection
+	jerr     atomic.Value // the first journal error
+	learnt   atomic.Int64 // a per-connection limit learnt from 421 replies (0 = none)
 }
 
 // perConn is the number of messages a connection may send: --per-connection,
@@ -195,11 +201,14 @@ func (b *run) learnPerConn(n int) bool {
 	}
 }
 
-// Run sends a batch: rows are rendered by parallel workers into spools,
-// which Connections senders take in groups and send with
-// transport.Client.SendMany on connections they keep open. The journal
-// gets "sending" for a whole group and one fsync before the group's first
-// final dot, then each message's outcome. Temporary failures are retried
+// Run sends a batch: rows are rendered by parallel workers into spools
+// (or read from Config.Spool, rendered by Validate), which Connections
+// senders take in groups and send with transport.Client.SendMany on
+// connections they keep open. The journal gets "sending" for a whole group
+// and one fsync, which must end before the group's first final dot
+// (SendHooks.BeforeDot waits for it), then each message's outcome; a
+// sender prepares its next group, records and fsync, while the current one
+// is on the wire. Temporary failures are retried
 // with exponential backoff and jitter; throttling replies slow the batch
 // down; an authentication failure (535) stops it.
 //
@@ -208,6 +217,7 @@ func (b *run) learnPerConn(n int) bool {
 func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	start := time.Now()
 	cfg.defaults()
+
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	b := &run{
@@ -224,7 +234,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	b.lim.setRate(cfg.Rate)
 	b.gov = newGovernor(cfg.Connections, cfg.Rate, b.lim, cfg.Quiet, cfg.RetryBase, min(cfg.RetryMax, time.Minute))
 	inflight := max(256, 4*cfg.Connections*cfg.GroupSize)
-	b.slots = make(chan struct{}, inflight)
+	b.slots = newSlots(inflight)
 	b.ready = make(chan *item, inflight)
 	b.r = &renderer{tmpl: cfg.Template, base: cfg.Expand, key: cfg.KeyColumn, runID: cfg.RunID,
 		host: cfg.Hostname, hash: cfg.Journal != nil, spoolDir: cfg.SpoolDir}
@@ -233,8 +243,13 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		b.r.msgID = cfg.Journal.MessageID
 	}
 	b.r.defaults()
+	if sp := cfg.Spool; sp != nil && (!sp.done || sp.runID != b.r.runID) {
+		err := fmt.Errorf("batch: the spool was rendered for run %q, not %q", sp.runID, b.r.runID)
+		return &Summary{Stopped: err, Elapsed: time.Since(start)}, err
+	}
 
-	// Reader → render workers → ready → senders.
+	// Reader → render workers → ready → senders; rows in the spool go
+	// from the reader to the senders.
 	rows := make(chan data.Row, cfg.RenderWorkers*4)
 	var rowErrs sync.Map // row number → its source error
 	var renderers sync.WaitGroup
@@ -260,13 +275,27 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			if b.skip(row) {
 				return true
 			}
-			select {
-			case b.slots <- struct{}{}:
-			case <-ctx.Done():
+			if !b.slots.acquire(ctx) {
 				return false
 			}
 			if rowErr != nil {
 				rowErrs.Store(row.Num, rowErr)
+			} else if cfg.Spool != nil {
+				it, err := cfg.Spool.lookup(row.Num)
+				if err != nil {
+					b.slots.release()
+					b.fail(err)
+					return false
+				}
+				if it != nil {
+					it.row = row
+					if key, _ := selection.Key(row, cfg.KeyColumn); key == it.key {
+						b.pending.Add(1)
+						b.dispatch(it)
+						return true
+					}
+					// The data changed since Validate: render the row anew.
+				}
 			}
 			b.pending.Add(1)
 			select {
@@ -274,7 +303,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 				return true
 			case <-ctx.Done():
 				b.pending.Done()
-				<-b.slots
+				b.slots.release()
 				return false
 			}
 		})
@@ -457,7 +486,7 @@ func (b *run) finish(it *item, res RowResult, rec *journal.Record) {
 	b.outcome(res, it.row.Values)
 	b.fin.Unlock()
 	it.spool.release()
-	<-b.slots
+	b.slots.release()
 	b.pending.Done()
 }
 
@@ -547,4 +576,56 @@ func (b *run) backoff(n int) time.Duration {
 	}
 	d = min(d, b.cfg.RetryMax)
 	return time.Duration(float64(d) * (0.5 + b.cfg.Rand()))
+}
+
+// slots counts the rows in flight for the one goroutine that reads them:
+// acquire blocks while the limit is reached, and a blocked reader is woken
+// only once a quarter of the slots are free again, so that it reads rows
+// in bursts instead of being woken for every row sent.
+type slots struct {
+	mu      sync.Mutex
+	n, max  int
+	low     int
+	waiting bool
+	wake    chan struct{}
+}
+
+func newSlots(n int) *slots {
+	return &slots{max: n, low: n - max(1, n/4), wake: make(chan struct{}, 1)}
+}
+
+// acquire takes a slot, or returns false when ctx ends first.
+func (s *slots) acquire(ctx context.Context) bool {
+	for {
+		s.mu.Lock()
+		if s.n < s.max {
+			s.n++
+			s.mu.Unlock()
+			return true
+		}
+		s.waiting = true
+		s.mu.Unlock()
+		select {
+		case <-s.wake:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// release frees a slot.
+func (s *slots) release() {
+	s.mu.Lock()
+	s.n--
+	wake := s.waiting && s.n <= s.low
+	if wake {
+		s.waiting = false
+	}
+	s.mu.Unlock()
+	if wake {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
 }

@@ -19,8 +19,13 @@ type sender struct {
 	onConn   int       // messages sent on c
 	dialFail int       // consecutive dial failures
 	failFrom time.Time // the first of them
-	group    []*item   // reused
 	out      []transport.Outgoing
+
+	// The next group, prepared while the current one is on the wire: its
+	// "sending" records are appended and nextFlushed delivers the result
+	// of the fsync that makes them durable.
+	next        []*item
+	nextFlushed chan error
 }
 
 func (s *sender) loop() {
@@ -29,6 +34,7 @@ func (s *sender) loop() {
 	for {
 		if b.ctx.Err() != nil {
 			// Stopped: drain what is left as unsent.
+			s.giveBack()
 			for it := range b.ready {
 				b.unsent(it)
 			}
@@ -39,6 +45,7 @@ func (s *sender) loop() {
 			s.close() // the server wants fewer connections
 		}
 		if wait > 0 {
+			s.giveBack()
 			select {
 			case <-time.After(wait):
 			case <-b.finished:
@@ -47,11 +54,17 @@ func (s *sender) loop() {
 			}
 			continue
 		}
+		if s.next != nil {
+			g, flushed := s.next, s.nextFlushed
+			s.next, s.nextFlushed = nil, nil
+			s.send(g, flushed)
+			continue
+		}
 		g := s.collect()
 		if g == nil {
 			return
 		}
-		s.send(g)
+		s.send(g, nil)
 	}
 }
 
@@ -70,7 +83,8 @@ func (s *sender) collect() []*item {
 	if r := b.lim.rate(); r > 0 {
 		n = max(1, min(n, int(r/10))) // a tenth of a second of messages
 	}
-	g := append(s.group[:0], it)
+	g := make([]*item, 1, n)
+	g[0] = it
 	for len(g) < n {
 		select {
 		case it, ok := <-b.ready:
@@ -83,7 +97,6 @@ func (s *sender) collect() []*item {
 		}
 		break
 	}
-	s.group = g
 	return g
 }
 
@@ -99,7 +112,7 @@ func (s *sender) close() {
 // handed back (not an attempt) and the sender backs off; an
 // authentication failure, or a server that never answered, stops the
 // batch.
-func (s *sender) connect(g []*item) bool {
+func (s *sender) connect(g []*item, prepared bool) bool {
 	b := s.b
 	if s.c != nil {
 		return true
@@ -116,8 +129,12 @@ func (s *sender) connect(g []*item) bool {
 		b.dialed.Store(true)
 		return true
 	}
-	for _, it := range g {
-		b.requeue(it)
+	if prepared {
+		s.unprepare(g)
+	} else {
+		for _, it := range g {
+			b.requeue(it)
+		}
 	}
 	var te *transport.Error
 	errors.As(err, &te)
@@ -154,50 +171,38 @@ func (s *sender) dialBackoff(err error) {
 	sleep(b.ctx, b.backoff(s.dialFail))
 }
 
-// send sends a group on the connection: the journal gets "sending" for
-// every message and one fsync before the first final dot.
-func (s *sender) send(g []*item) {
+// send sends a group on the connection. The journal gets "sending" for
+// every message of the group, durable (one fsync) before the group's first
+// final dot: SendHooks.BeforeDot waits for it, so the commands and the
+// content of the first message are on their way meanwhile. flushed is nil
+// for a group not yet prepared; otherwise its records were appended and
+// flushed delivers the fsync's result.
+//
+// While the group is on the wire the next group is prepared (see prefetch),
+// so that its fsync overlaps this group's sending.
+func (s *sender) send(g []*item, flushed chan error) {
 	b := s.b
-	if err := b.lim.wait(b.ctx, len(g)); err != nil {
-		for _, it := range g {
-			b.unsent(it)
+	if flushed == nil {
+		if err := b.lim.wait(b.ctx, len(g)); err != nil {
+			for _, it := range g {
+				b.unsent(it)
+			}
+			return
 		}
+	}
+	if !s.connect(g, flushed != nil) {
 		return
 	}
-	if !s.connect(g) {
-		return
+	if flushed == nil {
+		flushed = s.prepare(g)
 	}
-	now := time.Now()
 	s.out = s.out[:0]
 	for _, it := range g {
-		it.attempt++
-		if it.first.IsZero() {
-			it.first = now
-			it.deadline = now.Add(b.cfg.RetryFor)
-		}
-		it.last = now
 		body, err := it.spool.reader()
 		if err != nil {
 			body = nil // SendMany fails it: no message body
 		}
 		s.out = append(s.out, transport.Outgoing{From: it.from, To: it.to, Body: body, Size: it.spool.size})
-	}
-	if j := b.cfg.Journal; j != nil {
-		for _, it := range g {
-			b.journal(journal.Record{Row: it.row.Num, Key: it.key, Recipients: it.to, State: journal.Sending,
-				Hash: it.spool.hash, MessageID: it.msgID, Attempt: it.attempt})
-		}
-		if err := j.Flush(); err != nil {
-			b.journalFailed(err)
-		}
-		if b.ctx.Err() != nil {
-			// Nothing was written to the server: not an attempt.
-			for _, it := range g {
-				it.attempt--
-				b.unsent(it)
-			}
-			return
-		}
 	}
 	broken := false
 	sent := 0
@@ -209,6 +214,19 @@ func (s *sender) send(g []*item) {
 			sent++
 		}
 	}}
+	if flushed != nil {
+		waited := false
+		var ferr error
+		hooks.BeforeDot = func(int) error {
+			if !waited {
+				waited = true
+				if ferr = <-flushed; ferr == nil {
+					s.prefetch(len(g))
+				}
+			}
+			return ferr
+		}
+	}
 	s.c.SendMany(b.ctx, s.out, hooks)
 	s.onConn += len(g)
 	b.gov.sent(sent)
@@ -218,7 +236,112 @@ func (s *sender) send(g []*item) {
 	for i := range s.out {
 		s.out[i] = transport.Outgoing{}
 	}
-	clear(g)
+}
+
+// prepare starts an attempt of every message of g: the journal gets a
+// "sending" record for each, and a flush (one fsync, shared with the other
+// connections) starts in the background. It returns the channel that
+// delivers the flush's result, or nil without a journal.
+func (s *sender) prepare(g []*item) chan error {
+	b := s.b
+	now := time.Now()
+	for _, it := range g {
+		it.attempt++
+		if it.first.IsZero() {
+			it.first = now
+			it.deadline = now.Add(b.cfg.RetryFor)
+		}
+		it.last = now
+	}
+	j := b.cfg.Journal
+	if j == nil {
+		return nil
+	}
+	for _, it := range g {
+		b.journal(journal.Record{Row: it.row.Num, Key: it.key, Recipients: it.to, State: journal.Sending,
+			Hash: it.spool.hash, MessageID: it.msgID, Attempt: it.attempt})
+	}
+	flushed := make(chan error, 1)
+	go func() {
+		err := j.Flush()
+		if err != nil {
+			b.journalFailed(err)
+		}
+		flushed <- err
+	}()
+	return flushed
+}
+
+// prefetch takes the next group from what is ready (without waiting) and
+// prepares it, while the current group of cur messages is being sent. Only
+// with a journal (without one there is nothing to overlap) and no --rate
+// (the limiter decides when a group may go).
+func (s *sender) prefetch(cur int) {
+	b := s.b
+	if b.cfg.Journal == nil || s.next != nil || b.lim.rate() > 0 || b.ctx.Err() != nil {
+		return
+	}
+	n := b.cfg.GroupSize
+	if pc := b.perConn(); pc > 0 {
+		if left := pc - s.onConn - cur; left > 0 {
+			n = min(n, left)
+		} else {
+			n = min(n, pc) // for the next connection
+		}
+	}
+	var g []*item
+	for len(g) < n {
+		select {
+		case it, ok := <-b.ready:
+			if !ok {
+				break
+			}
+			g = append(g, it)
+			continue
+		default:
+		}
+		break
+	}
+	if len(g) == 0 {
+		return
+	}
+	s.next = g
+	s.nextFlushed = s.prepare(g)
+}
+
+// giveBack hands back a prepared group that will not be sent on this
+// connection (the batch stops, the connection is parked or lost): its
+// "sending" records are followed by "deferred" ones (nothing was written to
+// the server, not an attempt), and the rows go back to the queue.
+func (s *sender) giveBack() {
+	g := s.next
+	if g == nil {
+		return
+	}
+	if s.nextFlushed != nil {
+		<-s.nextFlushed
+	}
+	s.next, s.nextFlushed = nil, nil
+	s.unprepare(g)
+}
+
+// unprepare undoes prepare for a group nothing of which was sent.
+func (s *sender) unprepare(g []*item) {
+	b := s.b
+	for _, it := range g {
+		it.attempt--
+		if b.cfg.Journal != nil {
+			b.fin.Lock()
+			b.journal(journal.Record{Row: it.row.Num, Key: it.key, State: journal.Deferred, Attempt: it.attempt,
+				Error: "not sent (the connection was not used for it)"})
+			b.fin.Unlock()
+		}
+		if b.ctx.Err() != nil {
+			b.unsent(it)
+		} else {
+			b.requeue(it)
+		}
+	}
 }
 
 // outcome records one message's outcome and decides what comes next for

@@ -37,7 +37,15 @@ type RenderConfig struct {
 	Keep int
 	// OnInvalid is called, one call at a time, for each row that fails.
 	OnInvalid func(RowError)
+	// Spool, when set, receives every valid row's message and envelope,
+	// for Run (Config.Spool) to send without rendering the rows again.
+	// RunID and MessageID must then be the ones Run will use: the
+	// journal's.
+	Spool *Spool
 }
+
+// validateBatch is the number of rows handed to a render worker at once.
+const validateBatch = 32
 
 // RowError is a row that cannot be sent: a data, template or address error.
 type RowError struct {
@@ -89,20 +97,23 @@ func Validate(ctx context.Context, cfg RenderConfig) (*ValidateResult, error) {
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-
-	type job struct {
-		row    data.Row
-		rowErr error
+	if cfg.Spool != nil {
+		r.hash = true // for the journal's "sending" records
+		r.spoolDir = filepath.Dir(cfg.Spool.f.Name())
 	}
-	jobs := make(chan job, 4*workers)
+
+	// Rows go to the workers in batches: one channel hand-off and one
+	// lock per validateBatch rows.
+	type job struct {
+		rows []data.Row
+		errs []error // the rows' source errors (nil = none)
+	}
+	jobs := make(chan job, 2*workers)
 	res := &ValidateResult{}
 	settingsRow := 0
 	var mu sync.Mutex
 	keep := func(it *rendered) {
 		// Called with mu held, for valid rows only.
-		if settingsRow == 0 || it.row.Num < settingsRow {
-			settingsRow = it.row.Num
-		}
 		if cfg.Keep <= 0 {
 			return
 		}
@@ -122,49 +133,100 @@ func Validate(ctx context.Context, cfg RenderConfig) (*ValidateResult, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var chunk *spoolChunk
+			if cfg.Spool != nil {
+				chunk = &spoolChunk{s: cfg.Spool, buf: make([]byte, 0, spoolChunkSize+8<<10)}
+			}
+			done := make([]*rendered, 0, validateBatch)
 			for j := range jobs {
-				var it *rendered
-				if j.rowErr != nil {
-					it = &rendered{row: j.row, render: j.rowErr, invalid: true}
-				} else {
-					it = r.render(j.row)
+				done = done[:0]
+				for i, row := range j.rows {
+					var it *rendered
+					if j.errs[i] != nil {
+						it = &rendered{row: row, render: j.errs[i], invalid: true}
+					} else {
+						it = r.render(row)
+					}
+					if it.render == nil && cfg.Outbox != "" {
+						if err := writeEML(filepath.Join(cfg.Outbox, fmt.Sprintf("%06d.eml", it.row.Num)), &it.spool); err != nil {
+							cancel(err)
+						}
+					}
+					if it.render == nil && chunk != nil {
+						if err := chunk.add(it); err != nil {
+							cancel(err)
+						}
+					}
+					done = append(done, it)
 				}
-				if it.render == nil && cfg.Outbox != "" {
-					if err := writeEML(filepath.Join(cfg.Outbox, fmt.Sprintf("%06d.eml", it.row.Num)), &it.spool); err != nil {
+				mu.Lock()
+				for _, it := range done {
+					res.Rows++
+					switch {
+					case it.render == nil:
+						res.Valid++
+						res.Bytes += it.spool.size
+						if settingsRow == 0 || it.row.Num < settingsRow {
+							settingsRow = it.row.Num
+							settings = it.settings
+						}
+						keep(it)
+					case it.invalid:
+						res.Invalid++
+						if cfg.OnInvalid != nil {
+							cfg.OnInvalid(RowError{Row: it.row.Num, Err: it.render})
+						}
+					default:
+						cancel(it.render)
+					}
+				}
+				mu.Unlock()
+				if chunk != nil {
+					// One batch of consecutive rows per write: Run reads
+					// the spool nearly in order.
+					if err := chunk.flush(); err != nil {
 						cancel(err)
 					}
 				}
-				mu.Lock()
-				res.Rows++
-				switch {
-				case it.render == nil:
-					res.Valid++
-					res.Bytes += it.spool.size
-					if settingsRow == 0 || it.row.Num < settingsRow {
-						settings = it.settings
-					}
-					keep(it)
-				case it.invalid:
-					res.Invalid++
-					if cfg.OnInvalid != nil {
-						cfg.OnInvalid(RowError{Row: it.row.Num, Err: it.render})
-					}
-				default:
-					cancel(it.render)
+				for i, it := range done {
+					it.spool.release()
+					done[i] = nil
 				}
-				mu.Unlock()
-				it.spool.release()
+			}
+			if chunk != nil {
+				if err := chunk.flush(); err != nil {
+					cancel(err)
+				}
 			}
 		}()
 	}
-	err := feed(ctx, cfg.Rows, func(row data.Row, rowErr error) bool {
+	var batch job
+	send := func() bool {
+		if len(batch.rows) == 0 {
+			return true
+		}
 		select {
-		case jobs <- job{row, rowErr}:
+		case jobs <- batch:
+			batch = job{}
 			return true
 		case <-ctx.Done():
 			return false
 		}
+	}
+	err := feed(ctx, cfg.Rows, func(row data.Row, rowErr error) bool {
+		if batch.rows == nil {
+			batch = job{rows: make([]data.Row, 0, validateBatch), errs: make([]error, 0, validateBatch)}
+		}
+		batch.rows = append(batch.rows, row)
+		batch.errs = append(batch.errs, rowErr)
+		if len(batch.rows) < validateBatch {
+			return true
+		}
+		return send()
 	})
+	if err == nil {
+		send()
+	}
 	close(jobs)
 	wg.Wait()
 	if err == nil {
@@ -172,6 +234,9 @@ func Validate(ctx context.Context, cfg RenderConfig) (*ValidateResult, error) {
 	}
 	if err != nil {
 		return res, err
+	}
+	if cfg.Spool != nil {
+		cfg.Spool.finish(r.runID)
 	}
 	res.Settings = settings
 	res.Elapsed = time.Since(start)

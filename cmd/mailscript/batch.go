@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -195,6 +196,15 @@ func (o *batchOptions) run(e *env, path string) error {
 				defer func() { pprof.StopCPUProfile(); f.Close() }()
 			}
 		}
+	}
+	// Rendering allocates a lot of short-lived garbage over a small live
+	// heap: a lazier collector halves its cost, and a soft memory limit
+	// keeps the peak flat (unless GOGC or GOMEMLIMIT say otherwise).
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(64 << 20)
 	}
 	if o.data == "" {
 		return withHint(usageErrorf("batch: --data FILE is required"), "the rows come from a CSV, JSON Lines, JSON or YAML file: --data people.csv")
@@ -522,7 +532,8 @@ func (o *batchOptions) journalPath(ds *dataSource) string {
 }
 
 // openJournal creates the journal, or opens it with --resume.
-func (o *batchOptions) openJournal(e *env, jpath, tmplPath string, ds *dataSource) (*journal.Journal, error) {
+// A new journal gets runID ("" = a new one).
+func (o *batchOptions) openJournal(e *env, jpath, tmplPath string, ds *dataSource, runID string) (*journal.Journal, error) {
 	tsum, err := journal.HashFile(tmplPath)
 	if err != nil {
 		return nil, err
@@ -558,7 +569,7 @@ func (o *batchOptions) openJournal(e *env, jpath, tmplPath string, ds *dataSourc
 	if o.resume {
 		fmt.Fprintf(e.stderr, "mailscript: note: --resume: no journal %s yet, starting the batch\n", jpath)
 	}
-	j, err := journal.Create(jpath, journal.Header{Template: tmplPath, TemplateSHA256: tsum, Data: ds.name, DataSHA256: dsum}, journal.Options{})
+	j, err := journal.Create(jpath, journal.Header{RunID: runID, Template: tmplPath, TemplateSHA256: tsum, Data: ds.name, DataSHA256: dsum}, journal.Options{})
 	if err != nil {
 		return nil, &cliError{code: exitCantCreate, msg: "creating the journal", err: err}
 	}
@@ -569,13 +580,48 @@ func (o *batchOptions) openJournal(e *env, jpath, tmplPath string, ds *dataSourc
 func (o *batchOptions) sendBatch(e *env, tmplPath string, ds *dataSource, tmpl *template.Template, base template.Options,
 	conf *config.Config, settings template.Settings, local bool, rate float64) error {
 	total := -1
+	jpath := o.journalPath(ds)
+	if local && o.journal == "" {
+		jpath = ""
+	}
+	var j *journal.Journal
+	defer func() {
+		if j != nil {
+			j.Close()
+		}
+	}()
+	runID := journal.NewRunID()
+	var spool *batch.Spool
 	if !o.stream {
+		// Every row is rendered once, here, into a spool file that the
+		// sending reads: with the journal's run id and the Message-IDs it
+		// recorded, so a resumed journal is opened first.
+		var msgIDs func(int) string
+		if _, statErr := os.Stat(jpath); jpath != "" && statErr == nil && o.resume {
+			var err error
+			if j, err = o.openJournal(e, jpath, tmplPath, ds, ""); err != nil {
+				return err
+			}
+			runID, msgIDs = j.Header().RunID, j.MessageID
+		}
+		dir := ""
+		if jpath != "" {
+			dir = filepath.Dir(jpath)
+		}
+		var err error
+		if spool, err = batch.NewSpool(dir); err != nil {
+			if spool, err = batch.NewSpool(""); err != nil {
+				return &cliError{code: exitCantCreate, err: err}
+			}
+		}
+		defer spool.Close()
 		r, src, err := ds.open()
 		if err != nil {
 			return err
 		}
 		bad := &invalidPrinter{w: e.stderr, data: ds.name, limit: 20}
-		res, err := batch.Validate(e.ctx, batch.RenderConfig{Template: tmpl, Expand: base, Rows: src, KeyColumn: o.key, OnInvalid: bad.print})
+		res, err := batch.Validate(e.ctx, batch.RenderConfig{Template: tmpl, Expand: base, Rows: src, KeyColumn: o.key,
+			RunID: runID, MessageID: msgIDs, Spool: spool, OnInvalid: bad.print})
 		r.Close()
 		bad.flush()
 		if err != nil {
@@ -595,19 +641,15 @@ func (o *batchOptions) sendBatch(e *env, tmplPath string, ds *dataSource, tmpl *
 	if err != nil {
 		return err
 	}
-	jpath := o.journalPath(ds)
-	if local && o.journal == "" {
-		jpath = ""
-	}
 	if jpath == "" && !local {
 		return withHint(usageErrorf("batch: --data -: give --journal FILE"), "a batch read from standard input needs a journal to be resumable")
 	}
-	var j *journal.Journal
-	if jpath != "" {
-		if j, err = o.openJournal(e, jpath, tmplPath, ds); err != nil {
+	if jpath != "" && j == nil {
+		if j, err = o.openJournal(e, jpath, tmplPath, ds, runID); err != nil {
 			return err
 		}
-		defer j.Close()
+	}
+	if j != nil {
 		if c := j.Counts(); c[journal.Uncertain] > 0 && !o.resendUncertain {
 			fmt.Fprintf(e.stderr, "mailscript: warning: %d rows are uncertain (the connection was lost after their final dot: the server may have them); not sent again\n", c[journal.Uncertain])
 			fmt.Fprintf(e.stderr, "mailscript: hint: add --resend-uncertain to send them again with the same Message-ID\n")
@@ -653,11 +695,11 @@ func (o *batchOptions) sendBatch(e *env, tmplPath string, ds *dataSource, tmpl *
 	out := newProgressPrinter(e, prog, total, o.quiet, o.progressEvery)
 	out.checked = !o.stream
 	bcfg := batch.Config{
-		Template: tmpl, Expand: base, Rows: src, KeyColumn: o.key,
+		Template: tmpl, Expand: base, Rows: src, KeyColumn: o.key, RunID: runID,
 		Transport: cfg, Transcript: transcript,
 		Connections: o.connections, Rate: rate, PerConnection: o.perConn,
 		MaxAttempts: o.attempts, RetryFor: o.retryFor, RetryBase: o.retryBase,
-		Journal: j, ResendUncertain: o.resendUncertain, Report: rep, Progress: prog,
+		Journal: j, ResendUncertain: o.resendUncertain, Report: rep, Progress: prog, Spool: spool,
 		OnRow: func(r batch.RowResult) { out.row(ds.name, r) },
 	}
 	out.start()
@@ -669,7 +711,9 @@ func (o *batchOptions) sendBatch(e *env, tmplPath string, ds *dataSource, tmpl *
 		}
 	}
 	if j != nil {
-		if err := j.Close(); err != nil && runErr == nil {
+		err := j.Close()
+		j = nil
+		if err != nil && runErr == nil {
 			runErr = &cliError{code: exitCantCreate, msg: "journal", err: err}
 		}
 	}
