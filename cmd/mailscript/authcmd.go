@@ -74,17 +74,13 @@ Examples:
 
 // authOptions are the flags of "auth".
 type authOptions struct {
-	passwordEnv, passwordCmd string
-	tokenEnv, tokenCmd       string
-	authzid, host, domain    string
-	port                     string
+	credentialFlags
+	authzid, host, domain string
+	port                  string
 }
 
 func (o *authOptions) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.passwordEnv, "password-env", "", "read the password from environment variable `VAR`")
-	fs.StringVar(&o.passwordCmd, "password-cmd", "", "run `CMD` with sh -c and use what it prints as the password")
-	fs.StringVar(&o.tokenEnv, "token-env", "", "read the OAuth token (xoauth2, oauthbearer) from environment variable `VAR`")
-	fs.StringVar(&o.tokenCmd, "token-cmd", "", "run `CMD` with sh -c and use what it prints as the OAuth token")
+	o.credentialFlags.register(fs)
 	fs.StringVar(&o.authzid, "authzid", "", "act as the user `ID` (the SASL authorization identity; plain)")
 	fs.StringVar(&o.host, "host", "", "the server's `HOST` name: DIGEST-MD5's digest-uri smtp/HOST, OAUTHBEARER's host=")
 	fs.StringVar(&o.port, "port", "", "OAUTHBEARER's port= (`N`; default: not sent)")
@@ -140,17 +136,17 @@ func (o *authOptions) run(e *env, args []string) error {
 	return m.run(o, e, append([]string{name}, args...))
 }
 
+// optionalArg returns args[i], "" when it is missing.
+func optionalArg(args []string, i int) string {
+	if i < len(args) {
+		return args[i]
+	}
+	return ""
+}
+
 // note prints an explanation line to stderr.
 func note(e *env, format string, args ...any) {
 	fmt.Fprintf(e.stderr, "## "+format+"\n", args...)
-}
-
-func (o *authOptions) password(e *env) (secret.Secret, error) {
-	return readSecret(e, "password", o.passwordEnv, o.passwordCmd, true)
-}
-
-func (o *authOptions) token(e *env) (secret.Secret, error) {
-	return readSecret(e, "token", o.tokenEnv, o.tokenCmd, true)
 }
 
 // challenge returns the challenge at args[i], checked, or reads it from
@@ -171,6 +167,26 @@ func challenge(e *env, args []string, i int, what string) (string, []byte, error
 		return "", nil, err
 	}
 	return s, b, nil
+}
+
+// passwordAndChallenge reads the password and the challenge at args[2]
+// (what names it when it is read from stdin). A challenge given as an
+// argument is checked before anything is asked.
+func (o *authOptions) passwordAndChallenge(e *env, args []string, what string) (secret.Secret, string, []byte, error) {
+	if len(args) > 2 && args[2] != "-" {
+		if _, err := decodeStrict(args[2]); err != nil {
+			return secret.Secret{}, "", nil, err
+		}
+	}
+	pw, err := o.password(e)
+	if err != nil {
+		return secret.Secret{}, "", nil, err
+	}
+	ch, raw, err := challenge(e, args, 2, what)
+	if err != nil {
+		return secret.Secret{}, "", nil, err
+	}
+	return pw, ch, raw, nil
 }
 
 // decodeStrict decodes a challenge as the server sent it: base64 (padded or
@@ -224,17 +240,7 @@ func (o *authOptions) login(e *env, args []string) error {
 
 func (o *authOptions) cram(e *env, args []string) error {
 	mech, user := strings.ToUpper(args[0]), args[1]
-	// A challenge given as an argument is checked before anything is asked.
-	if len(args) > 2 && args[2] != "-" {
-		if _, err := decodeStrict(args[2]); err != nil {
-			return err
-		}
-	}
-	pw, err := o.password(e)
-	if err != nil {
-		return err
-	}
-	ch, raw, err := challenge(e, args, 2, "the server's challenge")
+	pw, ch, raw, err := o.passwordAndChallenge(e, args, "the server's challenge")
 	if err != nil {
 		return err
 	}
@@ -251,16 +257,7 @@ func (o *authOptions) cram(e *env, args []string) error {
 
 func (o *authOptions) digest(e *env, args []string) error {
 	user := args[1]
-	if len(args) > 2 && args[2] != "-" {
-		if _, err := decodeStrict(args[2]); err != nil {
-			return err
-		}
-	}
-	pw, err := o.password(e)
-	if err != nil {
-		return err
-	}
-	ch, raw, err := challenge(e, args, 2, "the server's DIGEST-MD5 challenge")
+	pw, ch, raw, err := o.passwordAndChallenge(e, args, "the server's DIGEST-MD5 challenge")
 	if err != nil {
 		return err
 	}
@@ -331,16 +328,7 @@ func (o *authOptions) ntlm(e *env, args []string) error {
 		return nil
 	}
 	user := args[1]
-	if args[2] != "-" {
-		if _, err := decodeStrict(args[2]); err != nil {
-			return err
-		}
-	}
-	pw, err := o.password(e)
-	if err != nil {
-		return err
-	}
-	ch, raw, err := challenge(e, args, 2, "the server's NTLM type 2 message")
+	pw, ch, raw, err := o.passwordAndChallenge(e, args, "the server's NTLM type 2 message")
 	if err != nil {
 		return err
 	}
@@ -372,10 +360,7 @@ func (o *authOptions) xoauth2(e *env, args []string) error {
 }
 
 func (o *authOptions) oauthbearer(e *env, args []string) error {
-	authzid := ""
-	if len(args) > 1 {
-		authzid = args[1]
-	}
+	authzid := optionalArg(args, 1)
 	port := 0
 	if o.port != "" {
 		n, err := strconv.Atoi(o.port)
@@ -406,10 +391,7 @@ func describeInitial(e *env, c any, line string) {
 }
 
 func (o *authOptions) external(e *env, args []string) error {
-	authzid := ""
-	if len(args) > 1 {
-		authzid = args[1]
-	}
+	authzid := optionalArg(args, 1)
 	fmt.Fprintln(e.stdout, auth.ExternalString(authzid))
 	if authzid == "" {
 		note(e, `"=": no authorization identity, the server uses that of the TLS client certificate`)
@@ -421,10 +403,7 @@ func (o *authOptions) external(e *env, args []string) error {
 }
 
 func (o *authOptions) anonymous(e *env, args []string) error {
-	trace := ""
-	if len(args) > 1 {
-		trace = args[1]
-	}
+	trace := optionalArg(args, 1)
 	fmt.Fprintln(e.stdout, auth.AnonymousString(trace))
 	if trace == "" {
 		note(e, `"=": no trace information`)

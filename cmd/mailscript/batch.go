@@ -25,7 +25,6 @@ import (
 	batchreport "github.com/mailscript/mailscript/batch/report"
 	"github.com/mailscript/mailscript/batch/selection"
 	"github.com/mailscript/mailscript/config"
-	"github.com/mailscript/mailscript/internal/capture"
 	"github.com/mailscript/mailscript/template"
 	"github.com/mailscript/mailscript/transport"
 )
@@ -297,23 +296,9 @@ func (o *batchOptions) run(e *env, path string) error {
 		return err
 	}
 
-	hide := []string{}
-	if o.passwordEnv != "" {
-		hide = append(hide, o.passwordEnv)
-	}
-	for _, p := range conf.Profiles {
-		if p.PasswordEnv != "" {
-			hide = append(hide, p.PasswordEnv)
-		}
-	}
-	base := template.Options{Vars: o.vars, NoShell: o.noShell || conf.NoShell, ShellTimeout: time.Duration(conf.ShellTimeout), HideEnv: hide}
-	if o.shellTimeout > 0 {
-		base.ShellTimeout = o.shellTimeout
-	}
-	if o.valuesFile != "" {
-		if base.Values, err = template.LoadValues(o.valuesFile); err != nil {
-			return err
-		}
+	base, err := o.expandOptions(conf, o.hiddenEnv(conf))
+	if err != nil {
+		return err
 	}
 
 	// The server settings may come from the template's front matter: the
@@ -670,24 +655,11 @@ func (o *batchOptions) sendBatch(e *env, tmplPath string, ds *dataSource, tmpl *
 	if maildir == "" {
 		maildir = "outbox"
 	}
-	if local {
-		srv, err := capture.Start(capture.Config{Addr: "127.0.0.1:0", Maildir: maildir})
-		if err != nil {
-			return fmt.Errorf("starting the local capture server: %w", err)
-		}
-		defer srv.Close()
-		cfg.Endpoint, _ = transport.ParseURL("smtp://" + srv.Addr())
-		cfg.TLS = transport.TLSStartTLS
-		cfg.RootCAs = srv.RootCAs()
-		cfg.PinSHA256 = nil
-		cfg.InsecureSkipVerify = false
-	}
-	closeTranscript, err := o.openTranscript(e, &cfg)
+	done, err := o.openSession(e, &cfg, local, maildir, nil)
 	if err != nil {
 		return err
 	}
-	defer closeTranscript()
-	o.tls.warn(e.stderr)
+	defer done()
 	transcript := cfg.Transcript
 	cfg.Transcript = nil
 

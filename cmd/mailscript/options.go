@@ -49,6 +49,21 @@ func (o *templateOptions) loadConfig(e *env) (*config.Config, error) {
 // expand parses and expands the template at path. hideEnv names
 // environment variables (a password) that its shell commands must not see.
 func (o *templateOptions) expand(cfg *config.Config, path string, hideEnv []string) (*template.Message, error) {
+	opts, err := o.expandOptions(cfg, hideEnv)
+	if err != nil {
+		return nil, err
+	}
+	t, err := template.ParseFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return t.Expand(opts)
+}
+
+// expandOptions builds the template options from the flags and the
+// configuration, reading --values. hideEnv names environment variables (a
+// password) that the template's shell commands must not see.
+func (o *templateOptions) expandOptions(cfg *config.Config, hideEnv []string) (template.Options, error) {
 	opts := template.Options{
 		Vars:         o.vars,
 		NoShell:      o.noShell || cfg.NoShell,
@@ -61,13 +76,9 @@ func (o *templateOptions) expand(cfg *config.Config, path string, hideEnv []stri
 	if o.valuesFile != "" {
 		v, err := template.LoadValues(o.valuesFile)
 		if err != nil {
-			return nil, err
+			return template.Options{}, err
 		}
 		opts.Values = v
 	}
-	t, err := template.ParseFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return t.Expand(opts)
+	return opts, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,31 @@ import (
 
 	"github.com/mailscript/mailscript/internal/secret"
 )
+
+// credentialFlags say where the password and the OAuth token come from
+// (the flags of "probe" and "auth").
+type credentialFlags struct {
+	passwordEnv, passwordCmd string
+	tokenEnv, tokenCmd       string
+}
+
+func (c *credentialFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.passwordEnv, "password-env", "", "read the password from environment variable `VAR`")
+	fs.StringVar(&c.passwordCmd, "password-cmd", "", "run `CMD` with sh -c and use what it prints as the password")
+	fs.StringVar(&c.tokenEnv, "token-env", "", "read the OAuth token (xoauth2, oauthbearer) from environment variable `VAR`")
+	fs.StringVar(&c.tokenCmd, "token-cmd", "", "run `CMD` with sh -c and use what it prints as the OAuth token")
+}
+
+// password reads the password from --password-env, --password-cmd or a
+// prompt.
+func (c *credentialFlags) password(e *env) (secret.Secret, error) {
+	return readSecret(e, "password", c.passwordEnv, c.passwordCmd, true)
+}
+
+// token reads the OAuth token from --token-env, --token-cmd or a prompt.
+func (c *credentialFlags) token(e *env) (secret.Secret, error) {
+	return readSecret(e, "token", c.tokenEnv, c.tokenCmd, true)
+}
 
 // readSecret returns a credential from one of the sources a user may give,
 // never from the command line itself:

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -60,27 +59,23 @@ Examples:
 
 // probeOptions are the flags of "probe".
 type probeOptions struct {
-	tls                      tlsFlags
-	user, mech               string
-	passwordEnv, passwordCmd string
-	tokenEnv, tokenCmd       string
-	authzid, domain          string
-	insecureAuth             bool
-	json                     bool
-	minDays                  int
-	timeout                  time.Duration
-	ehlo                     string
-	verbose                  bool
+	credentialFlags
+	tls             tlsFlags
+	user, mech      string
+	authzid, domain string
+	insecureAuth    bool
+	json            bool
+	minDays         int
+	timeout         time.Duration
+	ehlo            string
+	verbose         bool
 }
 
 func (o *probeOptions) register(fs *flag.FlagSet) {
 	o.tls.register(fs)
 	fs.StringVar(&o.user, "user", "", "also log in as `NAME`")
 	fs.StringVar(&o.mech, "auth", "", "SASL `MECH`anism of the login: auto, plain, login, cram-md5, scram-sha-256, ...\n(default auto when --user is given)")
-	fs.StringVar(&o.passwordEnv, "password-env", "", "read the password from environment variable `VAR`")
-	fs.StringVar(&o.passwordCmd, "password-cmd", "", "run `CMD` with sh -c and use what it prints as the password")
-	fs.StringVar(&o.tokenEnv, "token-env", "", "read the OAuth token (xoauth2, oauthbearer) from environment variable `VAR`")
-	fs.StringVar(&o.tokenCmd, "token-cmd", "", "run `CMD` with sh -c and use what it prints as the OAuth token")
+	o.credentialFlags.register(fs)
 	fs.StringVar(&o.authzid, "authzid", "", "act as the user `ID` (the SASL authorization identity)")
 	fs.StringVar(&o.domain, "domain", "", "NTLM user `DOMAIN`")
 	fs.BoolVar(&o.insecureAuth, "insecure-auth", false, "allow the login without TLS to a host that is not loopback")
@@ -114,7 +109,7 @@ func (o *probeOptions) config(e *env, rawURL string) (transport.Config, error) {
 		mech = transport.MechanismAuto
 	}
 	if mech != transport.MechanismAuto && !auth.Known(mech) {
-		return cfg, usageErrorf("--auth: unknown mechanism %q (known: auto, %s)", o.mech, strings.ToLower(strings.Join(auth.Mechanisms(), ", ")))
+		return cfg, unknownMechanism(o.mech)
 	}
 	tokenGiven := o.tokenEnv != "" || o.tokenCmd != ""
 	var needUser, needPassword, needToken bool
@@ -141,12 +136,12 @@ func (o *probeOptions) config(e *env, rawURL string) (transport.Config, error) {
 		cfg.Trace = o.user
 	}
 	if needPassword {
-		if cfg.Password, err = readSecret(e, "password", o.passwordEnv, o.passwordCmd, true); err != nil {
+		if cfg.Password, err = o.password(e); err != nil {
 			return cfg, err
 		}
 	}
 	if needToken {
-		if cfg.Token, err = readSecret(e, "token", o.tokenEnv, o.tokenCmd, true); err != nil {
+		if cfg.Token, err = o.token(e); err != nil {
 			return cfg, err
 		}
 	}
@@ -215,7 +210,7 @@ func (o *probeOptions) explain(err error, res *transport.ProbeResult) error {
 		return withHint(err, "the server does not offer STARTTLS: try smtps:// (implicit TLS, port 465), or --tls none if you must")
 	case errors.Is(err, transport.ErrPinMismatch):
 		return withHint(err, "the certificate changed since you pinned it: check it, then update --tls-pin")
-	case errors.As(err, new(x509.UnknownAuthorityError)), errors.As(err, new(x509.HostnameError)), errors.As(err, new(x509.CertificateInvalidError)):
+	case untrustedCert(err):
 		hint := "the server's certificate is not trusted: for a private CA pass its certificate with --tls-ca FILE"
 		if res != nil && res.TLS != nil && res.TLS.Fingerprint != "" {
 			hint += "; for a self-signed server you trust, pin it: --tls-pin " + res.TLS.Fingerprint
@@ -226,7 +221,7 @@ func (o *probeOptions) explain(err error, res *transport.ProbeResult) error {
 	case errors.As(err, &me):
 		return withHint(err, "pick one the server offers with --auth, or --auth auto")
 	case te.Stage == transport.StageConnect:
-		return withHint(err, "is the server running and the port right? smtp:// means STARTTLS (587), smtps:// implicit TLS (465)")
+		return withHint(err, connectHint)
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"flag"
+	"io"
 	"os"
 
 	"github.com/mailscript/mailscript/template"
@@ -65,14 +66,9 @@ func writeFileAtomic(path string, m *template.Message) error {
 		return &cliError{code: exitCantCreate, err: err}
 	}
 	defer os.Remove(f.Name())
-	bw := bufio.NewWriter(f)
-	if _, err := m.WriteTo(bw); err != nil {
+	if err := writeBuffered(f, m); err != nil {
 		f.Close()
 		return err
-	}
-	if err := bw.Flush(); err != nil {
-		f.Close()
-		return &cliError{code: exitCantCreate, err: err}
 	}
 	if err := f.Close(); err != nil {
 		return &cliError{code: exitCantCreate, err: err}
@@ -89,14 +85,22 @@ func writeSpecial(path string, m *template.Message) error {
 	if err != nil {
 		return &cliError{code: exitCantCreate, err: err}
 	}
-	bw := bufio.NewWriterSize(f, 64<<10)
-	if _, err := m.WriteTo(bw); err != nil {
+	if err := writeBuffered(f, m); err != nil {
 		f.Close()
 		return err
 	}
+	return f.Close()
+}
+
+// writeBuffered writes m to w through a buffer. A failed flush (a full
+// disk) is a cliError (exit 73); a rendering error comes back as it is.
+func writeBuffered(w io.Writer, m *template.Message) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if _, err := m.WriteTo(bw); err != nil {
+		return err
+	}
 	if err := bw.Flush(); err != nil {
-		f.Close()
 		return &cliError{code: exitCantCreate, err: err}
 	}
-	return f.Close()
+	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -151,18 +150,7 @@ func (o *sendOptions) send(e *env, path string) error {
 	if err != nil {
 		return err
 	}
-	// The password variables (of the flag and of every profile) are hidden
-	// from the template's shell commands.
-	var hide []string
-	if o.passwordEnv != "" {
-		hide = append(hide, o.passwordEnv)
-	}
-	for _, p := range conf.Profiles {
-		if p.PasswordEnv != "" {
-			hide = append(hide, p.PasswordEnv)
-		}
-	}
-	m, err := o.expand(conf, path, hide)
+	m, err := o.expand(conf, path, o.hiddenEnv(conf))
 	if err != nil {
 		return err
 	}
@@ -194,32 +182,15 @@ func (o *sendOptions) send(e *env, path string) error {
 		mu     sync.Mutex
 		stored []capture.Delivery
 	)
-	if local {
-		srv, err := capture.Start(capture.Config{
-			Addr:    "127.0.0.1:0",
-			Maildir: o.outbox,
-			OnDeliver: func(d capture.Delivery) {
-				mu.Lock()
-				stored = append(stored, d)
-				mu.Unlock()
-			},
-		})
-		if err != nil {
-			return fmt.Errorf("starting the local capture server: %w", err)
-		}
-		defer srv.Close()
-		cfg.Endpoint, _ = transport.ParseURL("smtp://" + srv.Addr())
-		cfg.TLS = transport.TLSStartTLS
-		cfg.RootCAs = srv.RootCAs()
-		cfg.PinSHA256 = nil
-		cfg.InsecureSkipVerify = false
-	}
-	closeTranscript, err := o.openTranscript(e, &cfg)
+	done, err := o.openSession(e, &cfg, local, o.outbox, func(d capture.Delivery) {
+		mu.Lock()
+		stored = append(stored, d)
+		mu.Unlock()
+	})
 	if err != nil {
 		return err
 	}
-	defer closeTranscript()
-	o.tls.warn(e.stderr)
+	defer done()
 
 	out := &sendOutcome{Server: cfg.Endpoint.String(), From: m.From, Recipients: m.Recipients}
 	if local {
@@ -438,6 +409,21 @@ func (o *sendOptions) resolve(conf *config.Config, s template.Settings) (setting
 	return r, nil
 }
 
+// hiddenEnv lists the password variables (of --password-env and of every
+// profile) that the template's shell commands must not see.
+func (o *sendOptions) hiddenEnv(conf *config.Config) []string {
+	var hide []string
+	if o.passwordEnv != "" {
+		hide = append(hide, o.passwordEnv)
+	}
+	for _, p := range conf.Profiles {
+		if p.PasswordEnv != "" {
+			hide = append(hide, p.PasswordEnv)
+		}
+	}
+	return hide
+}
+
 // config builds the transport configuration. local reports that the
 // built-in capture server is the target.
 func (o *sendOptions) config(e *env, conf *config.Config, s template.Settings) (cfg transport.Config, local bool, err error) {
@@ -474,7 +460,7 @@ func (o *sendOptions) config(e *env, conf *config.Config, s template.Settings) (
 	}
 	mech, user := strings.ToUpper(r.auth), r.user
 	if mech != "" && mech != "NONE" && mech != transport.MechanismAuto && !auth.Known(mech) {
-		return cfg, false, usageErrorf("--auth: unknown mechanism %q (known: auto, %s)", r.auth, strings.ToLower(strings.Join(auth.Mechanisms(), ", ")))
+		return cfg, false, unknownMechanism(r.auth)
 	}
 	if mech == "EXTERNAL" && len(cfg.ClientCerts) == 0 {
 		return cfg, false, withHint(usageErrorf("--auth external needs a TLS client certificate"), "pass --tls-cert FILE --tls-key FILE")
@@ -523,12 +509,12 @@ func explainDialError(err error) error {
 	switch {
 	case te.AuthFailed():
 		return withHint(err, "check the user name and the password in the environment variable; the server refused them")
-	case errors.As(err, new(x509.UnknownAuthorityError)), errors.As(err, new(x509.HostnameError)), errors.As(err, new(x509.CertificateInvalidError)):
+	case untrustedCert(err):
 		return withHint(err, "the server's certificate is not trusted: pass its CA with --tls-ca FILE, or pin a self-signed one with --tls-pin SHA256 (mailscript probe URL --tls-insecure prints it)")
 	case errors.Is(err, transport.ErrTLSModeMismatch):
 		return err // the error itself says which mode the port wants
 	case te.Stage == transport.StageConnect:
-		return withHint(err, "is the server running and the port right? smtp:// means STARTTLS (587), smtps:// implicit TLS (465)")
+		return withHint(err, connectHint)
 	}
 	return err
 }
