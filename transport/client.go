@@ -141,6 +141,7 @@ type Client struct {
 	clearExt  map[string]string // EHLO before TLS (nil with implicit TLS)
 	clearMech []string
 	authMech  string // the mechanism used, after AUTH
+	authTried string // the mechanism AUTH was attempted with (AUTO resolved)
 	stopped   Stage  // the QuitAfter stage Dial stopped at
 }
 
@@ -577,6 +578,7 @@ func (c *Client) authenticate(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return &Error{Stage: StageAuth, Err: err}
 	}
+	c.authTried = mech
 	if err := c.auth(ctx, mech, sc); err != nil {
 		return err
 	}

@@ -846,3 +846,26 @@ func TestAuthAnswered250(t *testing.T) {
 		t.Errorf("no note in the transcript:\n%s", tr.String())
 	}
 }
+
+// A failed AUTO login reports the mechanism AUTO chose, not "AUTO".
+func TestProbeAutoFailureNamesMechanism(t *testing.T) {
+	s := newScriptServer(t, loopbackAddr, greeting+`
+		S: 250-mx.example.test
+		S: 250 AUTH PLAIN CRAM-MD5
+		C: AUTH CRAM-MD5
+		S: 334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+
+		C: dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw
+		S: 535 5.7.8 Authentication failed
+		C: QUIT
+		S: 221 2.0.0 Bye
+	`)
+	cfg := scriptConfig(s)
+	cfg.Mechanism, cfg.Username, cfg.Password = MechanismAuto, "tim", secret.New("tanstaaftanstaaf")
+	res, err := Probe(context.Background(), cfg)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if res.Auth != "CRAM-MD5" || res.AuthOK {
+		t.Errorf("Auth = %q, AuthOK = %v; want CRAM-MD5, false", res.Auth, res.AuthOK)
+	}
+}

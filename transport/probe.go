@@ -123,6 +123,9 @@ func Probe(ctx context.Context, cfg Config) (*ProbeResult, error) {
 		res.Error = e
 		if cfg.Mechanism != "" && e.Stage == StageAuth {
 			res.Auth = strings.ToUpper(cfg.Mechanism)
+			if c != nil && c.authTried != "" {
+				res.Auth = c.authTried // what AUTO chose
+			}
 		}
 		// A refused certificate is still worth describing.
 		var cv *tls.CertificateVerificationError
