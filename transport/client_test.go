@@ -845,6 +845,7 @@ func TestAuthAnswered250(t *testing.T) {
 	if !strings.Contains(tr.String(), "answered AUTH with 250 instead of 235") {
 		t.Errorf("no note in the transcript:\n%s", tr.String())
 	}
+	s.check()
 }
 
 // A failed AUTO login reports the mechanism AUTO chose, not "AUTO".
@@ -868,4 +869,5 @@ func TestProbeAutoFailureNamesMechanism(t *testing.T) {
 	if res.Auth != "CRAM-MD5" || res.AuthOK {
 		t.Errorf("Auth = %q, AuthOK = %v; want CRAM-MD5, false", res.Auth, res.AuthOK)
 	}
+	s.check()
 }

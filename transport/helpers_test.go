@@ -95,6 +95,17 @@ type scriptServer struct {
 
 func newScriptServer(t *testing.T, remote net.Addr, script string) *scriptServer {
 	s := &scriptServer{t: t, remote: remote, done: make(chan struct{})}
+	// Whether or not the test calls check, a client line that differs
+	// from the script fails the test.
+	t.Cleanup(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, e := range s.errs {
+			if strings.HasPrefix(e, "client sent ") {
+				t.Errorf("server: %s", e)
+			}
+		}
+	})
 	for _, line := range strings.Split(strings.TrimSpace(script), "\n") {
 		line = strings.TrimLeft(line, "\t ")
 		if line == "" {
