@@ -482,21 +482,6 @@ func findIdent(n parse.Node, names map[string]bool) parse.Node {
 	return found
 }
 
-// splitLines splits s into lines without their line endings (LF or CRLF).
-func splitLines(s string) []string {
-	if s == "" {
-		return nil
-	}
-	lines := strings.Split(s, "\n")
-	if lines[len(lines)-1] == "" {
-		lines = lines[:len(lines)-1]
-	}
-	for i, l := range lines {
-		lines[i] = strings.TrimSuffix(l, "\r")
-	}
-	return lines
-}
-
 func (t *Template) parse(src []byte) error {
 	s := string(src)
 	s = strings.TrimPrefix(s, "\ufeff")

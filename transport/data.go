@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -102,7 +101,6 @@ func (e *writeError) Unwrap() error { return e.err }
 // octets, and logs the header lines to the transcript, eliding the body.
 type dotWriter struct {
 	w        io.Writer
-	bw       *bufio.Writer
 	tr       *transcript
 	line     []byte // the current line, without its line end
 	cr       bool   // the previous byte was a CR

@@ -76,7 +76,10 @@ func (s *e2eSession) specServer(mech string, ok func(error) error) sasl.Server {
 			hash = scram.SHA1
 		}
 		cl, _ := hash.NewClient(e2eUser, e2ePass, "")
-		creds := cl.GetStoredCredentials(scram.KeyFactors{Salt: "e2e-salt", Iters: 4096})
+		creds, err := cl.GetStoredCredentialsWithError(scram.KeyFactors{Salt: "e2e-salt", Iters: 4096})
+		if err != nil {
+			panic(err) // fixed, valid key factors
+		}
 		srv, _ := hash.NewServer(func(u string) (scram.StoredCredentials, error) {
 			if u != e2eUser {
 				return scram.StoredCredentials{}, errors.New("unknown user")

@@ -202,7 +202,10 @@ func TestSCRAMAgainstServer(t *testing.T) {
 			}
 			kf := scram.KeyFactors{Salt: "salt-salt-salt", Iters: 4096}
 			cl, _ := tt.hash.NewClient("alice", "pencil-Ω", "")
-			creds := cl.GetStoredCredentials(kf)
+			creds, err := cl.GetStoredCredentialsWithError(kf)
+			if err != nil {
+				t.Fatal(err)
+			}
 			srv, err := tt.hash.NewServer(func(string) (scram.StoredCredentials, error) { return creds, nil })
 			if err != nil {
 				t.Fatal(err)
