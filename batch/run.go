@@ -276,6 +276,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 				return true
 			}
 			if !b.slots.acquire(ctx) {
+				b.prog.Unsent.Add(1) // read, but the batch stopped
 				return false
 			}
 			if rowErr != nil {
@@ -284,6 +285,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 				it, err := cfg.Spool.lookup(row.Num)
 				if err != nil {
 					b.slots.release()
+					b.prog.Unsent.Add(1)
 					b.fail(err)
 					return false
 				}
@@ -304,6 +306,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			case <-ctx.Done():
 				b.pending.Done()
 				b.slots.release()
+				b.prog.Unsent.Add(1)
 				return false
 			}
 		})

@@ -375,6 +375,12 @@ func (s *sender) outcome(it *item, o transport.Outcome, before int) (broken bool
 	if !errors.As(o.Err, &te) {
 		te = &transport.Error{Stage: transport.StageMail, Err: o.Err}
 	}
+	if te.Reply == nil && b.ctx.Err() != nil {
+		// The batch itself stopped (interrupted, or stopped by an
+		// authentication or journal failure) while this message was on
+		// the wire: never a permanent failure of the row.
+		return s.stopped(it, o, te, res, rec)
+	}
 	if te.Reply != nil {
 		res.Code, res.Enhanced, res.Reply = te.Reply.Code, te.Reply.Enhanced, te.Reply.Text
 		switch {
@@ -467,4 +473,29 @@ func (b *run) retryDelay(it *item) time.Duration {
 		d = max(left, 0)
 	}
 	return d
+}
+
+// stopped records a message whose sending the batch's own stop cut short
+// (no reply from the server): "uncertain" when its final dot was written
+// (the server may have it), otherwise "not sent", handed back as unsent so
+// that --resume sends it. The connection is unusable.
+func (s *sender) stopped(it *item, o transport.Outcome, te *transport.Error, res RowResult, rec journal.Record) bool {
+	b := s.b
+	if o.DotWritten {
+		it.tries++
+		res.Attempts = it.tries
+		res.Error = "the batch stopped after the final dot: " + te.Error()
+		res.Status = journal.Uncertain
+		rec.State, rec.Error = journal.Uncertain, res.Error
+		b.finish(it, res, &rec)
+		return true
+	}
+	it.attempt--
+	rec.State, rec.Attempt = journal.Deferred, it.attempt
+	rec.Error = "not sent (the batch stopped): " + te.Error()
+	b.fin.Lock()
+	b.journal(rec)
+	b.fin.Unlock()
+	b.unsent(it)
+	return true
 }

@@ -121,10 +121,33 @@ func Open(name string, opts Options) (*Reader, error) {
 	return r, nil
 }
 
+// OpenAs is Open for the file at path under another name: the name errors
+// show and the extension the format is chosen by (a copy of standard input
+// is opened as "-").
+func OpenAs(path, name string, opts Options) (*Reader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if name != path {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				pe.Path = name
+			}
+		}
+		return nil, err
+	}
+	r, err := NewReader(f, name, opts)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	r.closer = f
+	return r, nil
+}
+
 // NewReader reads rows from src; name is used in errors and, unless
 // opts.Format is set, to choose the format by extension. Without either, the
-// format is sniffed from the first non-space byte: '[' JSON array, '{' JSON
-// Lines, else CSV. A UTF-8 byte order mark is skipped.
+// format is sniffed from the first non-space bytes: '[' JSON array, '{' JSON
+// Lines, "- " or "---" YAML, else CSV. A UTF-8 byte order mark is skipped.
 func NewReader(src io.Reader, name string, opts Options) (*Reader, error) {
 	br := bufio.NewReaderSize(src, 64<<10)
 	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte("\xEF\xBB\xBF")) {
@@ -165,7 +188,9 @@ func NewReader(src io.Reader, name string, opts Options) (*Reader, error) {
 	return r, nil
 }
 
-// sniff guesses the format from the first non-space byte.
+// sniff guesses the format from the first non-space bytes: '[' JSON
+// array, '{' JSON Lines, "- " (a list item) or "---" (a document marker)
+// YAML, else CSV.
 func sniff(br *bufio.Reader) Format {
 	for n := 1; ; n++ {
 		b, err := br.Peek(n)
@@ -182,6 +207,23 @@ func sniff(br *bufio.Reader) Format {
 			return JSONArray
 		case '{':
 			return JSONLines
+		case '-':
+			// "-" then a space, a tab, a line end or the end: a YAML
+			// list item; "---": a YAML document marker.
+			next, _ := br.Peek(n + 2)
+			rest := next[n:]
+			if len(rest) == 0 {
+				return YAML
+			}
+			switch rest[0] {
+			case ' ', '\t', '\r', '\n':
+				return YAML
+			case '-':
+				if len(rest) == 2 && rest[1] == '-' {
+					return YAML
+				}
+			}
+			return CSV
 		}
 		return CSV
 	}

@@ -143,6 +143,16 @@ func Create(path string, opts Options) *Writer {
 	return &Writer{format: format, opts: opts, path: path}
 }
 
+// Open creates the file of a Writer made by Create now rather than on the
+// first Write, so that a path that cannot be written is found before a
+// batch starts.
+func (w *Writer) Open() error {
+	if w.path == "" {
+		return nil
+	}
+	return w.open()
+}
+
 func (w *Writer) open() error {
 	if w.bw != nil {
 		return nil

@@ -43,7 +43,7 @@ with pipelining, retries and a journal. See docs/batch.md.
 
 Safety: to a real server a batch is a DRY RUN unless --send is given: every
 row is rendered and checked, each message is written as ROW.eml into
---outbox (default ./outbox/dry-run-TIMESTAMP), and a summary and the first
+--outbox (default ./outbox-dry-run/TIMESTAMP), and a summary and the first
 message are printed. With no server (or --server local) the messages go to
 the built-in capture server's Maildir (--outbox, default ./outbox) and no
 --send is needed.
@@ -74,7 +74,7 @@ file; 73 cannot write the journal, report or outbox; 78 configuration error.
 
 Examples:
   mailscript batch invite.tmpl --data people.csv                # local outbox, no server
-  mailscript batch invite.tmpl --data people.csv --profile work # dry run: outbox/dry-run-*
+  mailscript batch invite.tmpl --data people.csv --profile work # dry run: outbox-dry-run/*
   mailscript batch invite.tmpl --data people.csv --profile work --send --rate 10/s
   mailscript batch news.tmpl --data subs.jsonl --filter 'team == "ops"' --limit 100 --send
   mailscript batch news.tmpl --data subs.csv --shard 2/4 --send --report shard2.csv
@@ -104,6 +104,7 @@ type batchOptions struct {
 	skipInvalid                    bool
 	outbox                         string
 	connections, perConn, attempts int
+	localNamed                     bool // --server local (not merely no server)
 	rate                           string
 	retryFor, retryBase            time.Duration
 	journal                        string
@@ -125,7 +126,7 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.key, "key", "", "the `COLUMN` that identifies a row for --shard and the journal (default: email, to or address)")
 	fs.BoolVar(&o.send, "send", false, "really send to the server (without it a batch to a real server is a dry run)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "render and check every row, write the messages to --outbox, send nothing")
-	fs.StringVar(&o.outbox, "outbox", "", "`DIR` for the dry run's .eml files (default outbox/dry-run-TIMESTAMP),\nor the local capture server's Maildir (default outbox)")
+	fs.StringVar(&o.outbox, "outbox", "", "`DIR` for the dry run's .eml files (default outbox-dry-run/TIMESTAMP),\nor the local capture server's Maildir (default outbox)")
 	fs.BoolVar(&o.noOutbox, "no-outbox", false, "dry run: render and check only, write no files")
 	fs.BoolVar(&o.stream, "stream", false, "do not render every row before sending: check each row as it is sent")
 	fs.BoolVar(&o.skipInvalid, "skip-invalid", false, "send the valid rows even when some rows are invalid (those are reported as failed)")
@@ -175,7 +176,7 @@ type dataSource struct {
 }
 
 func (d *dataSource) open() (*data.Reader, selection.Source, error) {
-	r, err := data.Open(d.path, d.opts)
+	r, err := data.OpenAs(d.path, d.name, d.opts)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil, &cliError{code: exitNoInput, msg: "--data", err: err}
@@ -220,6 +221,12 @@ func (o *batchOptions) run(e *env, path string) error {
 	}
 	if o.connections < 1 {
 		return usageErrorf("batch: --connections must be at least 1")
+	}
+	if o.perConn < 0 {
+		return usageErrorf("batch: --per-connection must not be negative (0 = no limit)")
+	}
+	if o.attempts < 1 {
+		return usageErrorf("batch: --max-attempts must be at least 1")
 	}
 	ds := &dataSource{name: o.data, path: o.data}
 	var fmtDelim rune
@@ -312,6 +319,7 @@ func (o *batchOptions) run(e *env, path string) error {
 		return err
 	}
 	local := rs.server == "" || rs.server == "local"
+	o.localNamed = rs.server == "local"
 	if o.dryRun || (!local && !o.send) {
 		return o.dryRunBatch(e, ds, tmpl, base, rs.server, local)
 	}
@@ -447,7 +455,12 @@ func (o *batchOptions) dryRunBatch(e *env, ds *dataSource, tmpl *template.Templa
 	if o.noOutbox {
 		outbox = ""
 	} else if outbox == "" {
-		outbox = filepath.Join("outbox", "dry-run-"+time.Now().Format("20060102-150405"))
+		outbox = filepath.Join("outbox-dry-run", time.Now().Format("20060102-150405"))
+	}
+	if outbox != "" {
+		if err := os.MkdirAll(outbox, 0o755); err != nil {
+			return &cliError{code: exitCantCreate, msg: "--outbox: cannot create " + outbox, err: err}
+		}
 	}
 	r, src, err := ds.open()
 	if err != nil {
@@ -547,7 +560,7 @@ func (o *batchOptions) openJournal(e *env, jpath, tmplPath string, ds *dataSourc
 			return nil, &cliError{code: exitDataErr, err: err}
 		}
 		for _, w := range j.Warnings() {
-			fmt.Fprintf(e.stderr, "mailscript: warning: journal: %s\n", w)
+			fmt.Fprintf(e.stderr, "mailscript: warning: journal: %s\n", strings.TrimPrefix(w, "journal: "))
 		}
 		return j, nil
 	}
@@ -568,6 +581,19 @@ func (o *batchOptions) sendBatch(e *env, tmplPath string, ds *dataSource, tmpl *
 	jpath := o.journalPath(ds)
 	if local && o.journal == "" {
 		jpath = ""
+	}
+	// Every output must be writable before the first byte is sent: a
+	// report that cannot be created found only at the end would stop the
+	// batch with messages in flight.
+	if o.report != "" {
+		if err := checkWritable(o.report); err != nil {
+			return withHint(&cliError{code: exitCantCreate, msg: "--report: cannot create " + o.report, err: err}, "nothing was sent")
+		}
+	}
+	if local {
+		if err := os.MkdirAll(o.localMaildir(), 0o755); err != nil {
+			return withHint(&cliError{code: exitCantCreate, msg: "--outbox: cannot create the local outbox", err: err}, "nothing was sent")
+		}
 	}
 	var j *journal.Journal
 	defer func() {
@@ -649,12 +675,12 @@ func (o *batchOptions) sendBatch(e *env, tmplPath string, ds *dataSource, tmpl *
 	if o.report != "" {
 		rep = batchreport.Create(o.report, batchreport.Options{Columns: ds.columns, FlushEvery: 64})
 		defer rep.Close()
+		if err := rep.Open(); err != nil {
+			return withHint(&cliError{code: exitCantCreate, msg: "--report: cannot create " + o.report, err: err}, "nothing was sent")
+		}
 	}
 
-	maildir := o.outbox
-	if maildir == "" {
-		maildir = "outbox"
-	}
+	maildir := o.localMaildir()
 	done, err := o.openSession(e, &cfg, local, maildir, nil)
 	if err != nil {
 		return err
@@ -691,9 +717,36 @@ func (o *batchOptions) sendBatch(e *env, tmplPath string, ds *dataSource, tmpl *
 	}
 	printSummary(e.stdout, s)
 	if local && s.Sent > 0 {
-		fmt.Fprintf(e.stderr, "mailscript: note: no server configured: the messages were stored in the local outbox %s, not sent to the internet\n", maildir)
+		why := "no server configured"
+		if o.localNamed {
+			why = "--server local"
+		}
+		fmt.Fprintf(e.stderr, "mailscript: note: %s: the messages were stored in the local outbox %s, not sent to the internet\n", why, maildir)
 	}
 	return batchExit(s, runErr, jpath)
+}
+
+// localMaildir is the local capture server's Maildir (--server local).
+func (o *batchOptions) localMaildir() string {
+	if o.outbox != "" {
+		return o.outbox
+	}
+	return "outbox"
+}
+
+// checkWritable checks that the file at path can be written (created),
+// leaving no new file behind.
+func checkWritable(path string) error {
+	_, statErr := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	if os.IsNotExist(statErr) {
+		os.Remove(path)
+	}
+	return nil
 }
 
 func printSummary(w io.Writer, s *batch.Summary) {
