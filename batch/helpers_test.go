@@ -93,7 +93,6 @@ type faultServer struct {
 	conns     int            // connections
 	maxConns  int            // most at once
 	open      int
-	ehlo      int
 
 	// Faults; each may be nil.
 	rcpt func(to string, n int) error             // n: RCPTs for to so far, 1-based

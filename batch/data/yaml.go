@@ -39,7 +39,6 @@ type yamlDecoder struct {
 	pending      []byte // a line read ahead (the start of the next chunk)
 	pendingValid bool
 	chunk        []byte
-	chunkLine    int
 }
 
 const (

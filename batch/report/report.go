@@ -110,9 +110,8 @@ type Writer struct {
 	record  []string
 	enc     *json.Encoder
 
-	path   string   // for Create: the file, created on first use
-	f      *os.File // nil until created
-	closer io.Closer
+	path string   // for Create: the file, created on first use
+	f    *os.File // nil until created
 }
 
 // New returns a Writer to w.

@@ -223,7 +223,11 @@ func (o *sendOptions) send(e *env, path string) error {
 		if len(stored) > 0 {
 			where = stored[0].Path
 		}
-		fmt.Fprintf(e.stderr, "mailscript: note: no server configured: the message was stored in the local outbox %s, not sent to the internet\n", where)
+		why := "no server configured"
+		if o.server == "local" {
+			why = "--server local"
+		}
+		fmt.Fprintf(e.stderr, "mailscript: note: %s: the message was stored in the local outbox %s, not sent to the internet\n", why, where)
 		fmt.Fprintf(e.stderr, "mailscript: hint: use --server smtp://HOST (or a profile, see docs/config.md) to send it for real\n")
 	}
 	return nil
