@@ -1,12 +1,9 @@
 package template
 
 import (
-	"context"
 	"errors"
 	"io"
 	"os"
-	"os/exec"
-	"time"
 )
 
 func init() { shellDirectives["attach_cmd"] = true }
@@ -49,39 +46,20 @@ func (x *expansion) attachCmd(command string, opts ...string) (string, error) {
 	a.path = f.Name()
 	x.mime.temps = append(x.mime.temps, a.path) // removed by Message.Close, or by Expand on error
 
-	timeout := x.opts.ShellTimeout
-	if timeout <= 0 {
-		timeout = DefaultShellTimeout
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", "-c", command)
-	cmd.Dir = x.t.dir
-	cmd.Env = x.shellEnv()
-	cmd.Stdin = nil
 	stdout := &fileLimitWriter{w: f, n: maxCommandAttachment}
-	stderr := &capWriter{max: 64 << 10}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.WaitDelay = time.Second
-	setProcessGroup(cmd)
-
-	err = cmd.Run()
+	res := x.runCommand(command, stdout)
 	if cerr := f.Close(); cerr != nil && stdout.err == nil {
 		stdout.err = cerr
 	}
 	switch {
-	case ctx.Err() == context.DeadlineExceeded:
-		return "", dirErr("attach_cmd", "%q timed out after %v%s", command, timeout, stderrNote(stderr))
+	case res.timedOut:
+		return "", res.failure("attach_cmd", command)
 	case stdout.over:
 		return "", dirErr("attach_cmd", "%q printed more than %d MiB", command, maxCommandAttachment>>20)
 	case stdout.err != nil:
 		return "", dirErr("attach_cmd", "%q: writing its output: %v", command, stdout.err)
-	case err != nil:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return "", dirErr("attach_cmd", "%q failed with exit status %d%s", command, ee.ExitCode(), stderrNote(stderr))
-		}
-		return "", dirErr("attach_cmd", "%q: %v%s", command, err, stderrNote(stderr))
+	case res.err != nil:
+		return "", res.failure("attach_cmd", command)
 	}
 	x.attachments = append(x.attachments, a)
 	return "", nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 
 	"os"
 	"os/exec"
@@ -59,6 +60,30 @@ const maxShellOutput = 16 << 20
 // in the environment mailscript was started with and is not a proxy
 // setting, also as name.
 func (x *expansion) sh(command string) (string, error) {
+	stdout := &capWriter{max: maxShellOutput}
+	res := x.runCommand(command, stdout)
+	if err := res.failure("sh", command); err != nil {
+		return "", err
+	}
+	if stdout.over {
+		return "", dirErr("sh", "%q printed more than %d MiB", command, maxShellOutput>>20)
+	}
+	return trimNewline(stdout.buf.String()), nil
+}
+
+// commandResult is how a shell directive's command ended.
+type commandResult struct {
+	err      error // from exec.Cmd.Run
+	timedOut bool
+	timeout  time.Duration
+	stderr   *capWriter
+}
+
+// runCommand runs command the way every shell directive does: through
+// sh -c in the template's directory, with the values as environment
+// variables only, no stdin, in its own process group, within the shell
+// timeout. Its standard output goes to stdout.
+func (x *expansion) runCommand(command string, stdout io.Writer) commandResult {
 	timeout := x.opts.ShellTimeout
 	if timeout <= 0 {
 		timeout = DefaultShellTimeout
@@ -70,26 +95,28 @@ func (x *expansion) sh(command string) (string, error) {
 	cmd.Dir = x.t.dir
 	cmd.Env = x.shellEnv()
 	cmd.Stdin = nil
-	stdout := &capWriter{max: maxShellOutput}
 	stderr := &capWriter{max: 64 << 10}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = time.Second
 	setProcessGroup(cmd)
-
 	err := cmd.Run()
+	return commandResult{err: err, timedOut: ctx.Err() == context.DeadlineExceeded, timeout: timeout, stderr: stderr}
+}
+
+// failure is the directive error for a command that timed out or failed
+// (with its stderr), or nil.
+func (r commandResult) failure(directive, command string) error {
 	switch {
-	case ctx.Err() == context.DeadlineExceeded:
-		return "", dirErr("sh", "%q timed out after %v%s", command, timeout, stderrNote(stderr))
-	case err != nil:
+	case r.timedOut:
+		return dirErr(directive, "%q timed out after %v%s", command, r.timeout, stderrNote(r.stderr))
+	case r.err != nil:
 		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return "", dirErr("sh", "%q failed with exit status %d%s", command, ee.ExitCode(), stderrNote(stderr))
+		if errors.As(r.err, &ee) {
+			return dirErr(directive, "%q failed with exit status %d%s", command, ee.ExitCode(), stderrNote(r.stderr))
 		}
-		return "", dirErr("sh", "%q: %v%s", command, err, stderrNote(stderr))
-	case stdout.over:
-		return "", dirErr("sh", "%q printed more than %d MiB", command, maxShellOutput>>20)
+		return dirErr(directive, "%q: %v%s", command, r.err, stderrNote(r.stderr))
 	}
-	return trimNewline(stdout.buf.String()), nil
+	return nil
 }
 
 // trimNewline removes one trailing line break (LF or CRLF).
