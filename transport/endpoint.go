@@ -91,8 +91,12 @@ func ParseURL(s string) (Endpoint, error) {
 	// "/", "?", "#", "@" or a bad escape). Drop it before anything formats
 	// the URL.
 	if i := strings.LastIndexByte(raw, '@'); i >= 0 {
-		scheme, _, _ := strings.Cut(raw, "://")
-		shown := scheme + "://" + raw[i+1:]
+		shown := raw[i+1:]
+		// Keep the scheme when it is one: letters before a "://" that
+		// comes before the user information.
+		if j := strings.Index(raw, "://"); j > 0 && j < i && isSchemeName(raw[:j]) {
+			shown = raw[:j] + "://" + shown
+		}
 		return Endpoint{}, fmt.Errorf("bad server URL %q: user information is not allowed in the URL (give the user name with --user and the password with --password-env)", shown)
 	}
 	u, err := url.Parse(raw)
@@ -175,4 +179,18 @@ func LoadCAFile(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%s: no PEM certificate found", path)
 	}
 	return pool, nil
+}
+
+// isSchemeName reports whether s has the form of a URL scheme (RFC 3986:
+// a letter, then letters, digits, "+", "-" or ".").
+func isSchemeName(s string) bool {
+	for i, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
 }
