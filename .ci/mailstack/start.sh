@@ -17,6 +17,10 @@
 #                    [MAILSCRIPT_STACK_SUBMISSION_PORT]
 #   127.0.0.1:10465  implicit TLS (wrapper mode), AUTH required to send
 #                    [MAILSCRIPT_STACK_SMTPS_PORT]
+#   127.0.0.1:10588  submission like 10587, but SASL by Cyrus SASL (sasldb) rather
+#                    than Dovecot: NTLM, SCRAM, DIGEST-MD5, CRAM-MD5, PLAIN, LOGIN
+#                    from a second, independent server implementation
+#                    [MAILSCRIPT_STACK_CYRUS_PORT]
 #   127.0.0.1:10143  Dovecot IMAP (STARTTLS available, plaintext login allowed)
 #                    [MAILSCRIPT_STACK_IMAP_PORT]
 #
@@ -29,6 +33,7 @@
 #   tls/ca.pem, tls/ca.key      private CA
 #   tls/server.pem, server.key  server cert (SAN DNS:localhost, IP:127.0.0.1)
 #   postfix/conf/               main.cf, master.cf, vmailbox
+#   postfix/conf/sasl/          Cyrus SASL: smtpd.conf, sasldb2
 #   postfix/queue/, postfix/data/
 #   dovecot/dovecot.conf, dovecot/passwd, dovecot/run/ (base_dir), dovecot/state/
 #   mail/<user>/Maildir/        delivered mail (owned by the vmail user)
@@ -51,6 +56,7 @@ SMTP_PORT=${MAILSCRIPT_STACK_SMTP_PORT:-10025}
 SUBMISSION_PORT=${MAILSCRIPT_STACK_SUBMISSION_PORT:-10587}
 SMTPS_PORT=${MAILSCRIPT_STACK_SMTPS_PORT:-10465}
 IMAP_PORT=${MAILSCRIPT_STACK_IMAP_PORT:-10143}
+CYRUS_PORT=${MAILSCRIPT_STACK_CYRUS_PORT:-10588}
 HOST=127.0.0.1
 DOMAIN=example.test
 VMAIL_USER=vmail
@@ -67,6 +73,7 @@ declare -A PASSWORDS=(
 PF_CONF=$DIR/postfix/conf
 PF_QUEUE=$DIR/postfix/queue
 PF_DATA=$DIR/postfix/data
+PF_SASL=$PF_CONF/sasl # where Debian's Postfix looks, whatever cyrus_sasl_config_path says
 DV_DIR=$DIR/dovecot
 DV_CONF=$DV_DIR/dovecot.conf
 DV_RUN=$DV_DIR/run
@@ -78,20 +85,22 @@ log() { echo "mailstack: $*" >&2; }
 export PATH=$PATH:/usr/sbin:/sbin
 if ! command -v postfix >/dev/null || ! command -v dovecot >/dev/null ||
 	! command -v openssl >/dev/null || [[ ! -x /usr/lib/dovecot/lmtp ]] ||
-	[[ ! -x /usr/lib/dovecot/imap ]]; then
-	log "installing postfix, dovecot, openssl"
+	[[ ! -x /usr/lib/dovecot/imap ]] || ! command -v saslpasswd2 >/dev/null ||
+	[[ ! -e /usr/lib/x86_64-linux-gnu/sasl2/libntlm.so && ! -e /usr/lib/aarch64-linux-gnu/sasl2/libntlm.so ]]; then
+	log "installing postfix, dovecot, openssl, cyrus sasl"
 	# "No configuration": the package must not set up (or start) a default instance.
 	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 	apt-get update -q </dev/null
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		postfix dovecot-core dovecot-imapd dovecot-lmtpd openssl </dev/null
+		postfix dovecot-core dovecot-imapd dovecot-lmtpd openssl \
+		sasl2-bin libsasl2-modules </dev/null
 fi
 
 # Stop whatever a previous start left running in this DIR (idempotent-ish).
 "$HERE/stop.sh" "$DIR" >/dev/null 2>&1 || true
 
 # Refuse to start when the ports are taken (e.g. a stack from another DIR).
-for p in "$SMTP_PORT" "$SUBMISSION_PORT" "$SMTPS_PORT" "$IMAP_PORT"; do
+for p in "$SMTP_PORT" "$SUBMISSION_PORT" "$SMTPS_PORT" "$IMAP_PORT" "$CYRUS_PORT"; do
 	if (exec 3<>"/dev/tcp/$HOST/$p") 2>/dev/null; then
 		log "port $HOST:$p is already in use (another mail stack running? stop it with stop.sh OTHERDIR)"
 		ss -ltnp 2>/dev/null | grep ":$p " >&2 || true
@@ -311,12 +320,43 @@ maximal_queue_lifetime = 1h
 bounce_queue_lifetime = 1h
 EOF
 
+# Cyrus SASL for the second submission listener: the users and passwords of
+# Dovecot's passwd file, in a sasldb (auxprop) that only postfix can read.
+# ntlm_v2 makes the NTLM plugin check NTLMv2 responses, which is what
+# clients send today (and what mailscript sends).
+mkdir -p "$PF_SASL"
+rm -f "$PF_SASL/sasldb2"
+for u in "${USERS[@]}"; do
+	printf '%s' "${PASSWORDS[$u]}" | saslpasswd2 -p -c -f "$PF_SASL/sasldb2" -u "$DOMAIN" "$u"
+done
+cat >"$PF_SASL/smtpd.conf" <<EOF
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+sasldb_path: $PF_SASL/sasldb2
+mech_list: NTLM SCRAM-SHA-256 SCRAM-SHA-1 DIGEST-MD5 CRAM-MD5 PLAIN LOGIN
+ntlm_v2: yes
+EOF
+chown -R postfix:postfix "$PF_SASL"
+chmod 0700 "$PF_SASL"
+chmod 0600 "$PF_SASL/sasldb2"
+
 cat >"$PF_CONF/master.cf" <<EOF
 # service type  private unpriv  chroot  wakeup  maxproc command + args
 $HOST:$SMTP_PORT inet n - n - - smtpd
   -o syslog_name=postfix-mailscript/smtp
 $HOST:$SUBMISSION_PORT inet n - n - - smtpd
   -o syslog_name=postfix-mailscript/submission
+  -o smtpd_tls_security_level=may
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_tls_auth_only=no
+  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+$HOST:$CYRUS_PORT inet n - n - - smtpd
+  -o syslog_name=postfix-mailscript/cyrus
+  -o smtpd_sasl_type=cyrus
+  -o smtpd_sasl_path=smtpd
+  -o cyrus_sasl_config_path=$PF_SASL
+  -o smtpd_sasl_local_domain=$DOMAIN
   -o smtpd_tls_security_level=may
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_tls_auth_only=no
@@ -400,6 +440,7 @@ ready=""
 for _ in $(seq 1 100); do # up to ~20s
 	if expect_banner "$SMTP_PORT" "220 " 2>/dev/null &&
 		expect_banner "$SUBMISSION_PORT" "220 " 2>/dev/null &&
+		expect_banner "$CYRUS_PORT" "220 " 2>/dev/null &&
 		expect_banner "$IMAP_PORT" "* OK" 2>/dev/null &&
 		expect_tls_banner "$SMTPS_PORT"; then
 		ready=1
@@ -418,6 +459,7 @@ done
 	echo "export MAILSCRIPT_STACK_SUBMISSION=$HOST:$SUBMISSION_PORT"
 	echo "export MAILSCRIPT_STACK_SMTPS=$HOST:$SMTPS_PORT"
 	echo "export MAILSCRIPT_STACK_IMAP=$HOST:$IMAP_PORT"
+	echo "export MAILSCRIPT_STACK_CYRUS=$HOST:$CYRUS_PORT"
 	echo "export MAILSCRIPT_STACK_CA=$(q "$TLS/ca.pem")"
 	for u in "${USERS[@]}"; do
 		U=${u^^}

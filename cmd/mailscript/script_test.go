@@ -49,6 +49,7 @@ func TestIntegration(t *testing.T) {
 		e.Setenv("STACK_SUBMISSION", st.Submission)
 		e.Setenv("STACK_SMTPS", st.SMTPS)
 		e.Setenv("STACK_SMTP", st.SMTP)
+		e.Setenv("STACK_CYRUS", st.Cyrus)
 		e.Setenv("STACK_CA", st.CAFile)
 		e.Setenv("STACK_LMTP", filepath.Join(st.Dir, "dovecot", "run", "lmtp"))
 		for name, u := range st.Users {

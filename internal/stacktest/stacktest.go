@@ -51,6 +51,10 @@ type Stack struct {
 	// SMTPS is host:port of SMTP over implicit TLS with AUTH required
 	// (MAILSCRIPT_STACK_SMTPS).
 	SMTPS string
+	// Cyrus is host:port of a second submission listener whose SASL is
+	// Cyrus SASL (sasldb) rather than Dovecot: NTLM, SCRAM-SHA-1/256,
+	// DIGEST-MD5, CRAM-MD5, PLAIN, LOGIN (MAILSCRIPT_STACK_CYRUS).
+	Cyrus string
 	// IMAP is host:port of Dovecot's IMAP (MAILSCRIPT_STACK_IMAP).
 	IMAP string
 	// CAFile is the PEM file of the CA that signed the servers' certificate
@@ -84,6 +88,7 @@ func Load() (Stack, bool) {
 		SMTP:       os.Getenv(EnvStack + "_SMTP"),
 		Submission: os.Getenv(EnvStack + "_SUBMISSION"),
 		SMTPS:      os.Getenv(EnvStack + "_SMTPS"),
+		Cyrus:      os.Getenv(EnvStack + "_CYRUS"),
 		IMAP:       os.Getenv(EnvStack + "_IMAP"),
 		CAFile:     os.Getenv(EnvStack + "_CA"),
 		Users:      make(map[string]User, len(UserNames)),
@@ -109,7 +114,7 @@ func (s Stack) missing() []string {
 	var m []string
 	for _, kv := range [][2]string{
 		{"_SMTP", s.SMTP}, {"_SUBMISSION", s.Submission}, {"_SMTPS", s.SMTPS},
-		{"_IMAP", s.IMAP}, {"_CA", s.CAFile},
+		{"_CYRUS", s.Cyrus}, {"_IMAP", s.IMAP}, {"_CA", s.CAFile},
 	} {
 		if kv[1] == "" {
 			m = append(m, EnvStack+kv[0])

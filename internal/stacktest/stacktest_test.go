@@ -19,6 +19,7 @@ func TestLoad(t *testing.T) {
 	t.Setenv("MAILSCRIPT_STACK_SUBMISSION", "127.0.0.1:10587")
 	t.Setenv("MAILSCRIPT_STACK_SMTPS", "127.0.0.1:10465")
 	t.Setenv("MAILSCRIPT_STACK_IMAP", "127.0.0.1:10143")
+	t.Setenv("MAILSCRIPT_STACK_CYRUS", "127.0.0.1:10588")
 	t.Setenv("MAILSCRIPT_STACK_CA", "/tmp/stack/tls/ca.pem")
 	for _, n := range UserNames {
 		p := "MAILSCRIPT_STACK_" + strings.ToUpper(n) + "_"
@@ -32,7 +33,7 @@ func TestLoad(t *testing.T) {
 	}
 	want := Stack{
 		Dir: "/tmp/stack", SMTP: "127.0.0.1:10025", Submission: "127.0.0.1:10587",
-		SMTPS: "127.0.0.1:10465", IMAP: "127.0.0.1:10143", CAFile: "/tmp/stack/tls/ca.pem",
+		SMTPS: "127.0.0.1:10465", Cyrus: "127.0.0.1:10588", IMAP: "127.0.0.1:10143", CAFile: "/tmp/stack/tls/ca.pem",
 	}
 	got := s
 	got.Users = nil
