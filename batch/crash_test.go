@@ -147,7 +147,7 @@ func TestCrashAndResume(t *testing.T) {
 		}
 		row, _ := strconv.Atoi(string(m[1]))
 		got[row]++
-		id := string(regexp.MustCompile(`(?m)^Message-Id: (\S+)`).FindSubmatch(b)[1])
+		id := string(regexp.MustCompile(`(?mi)^Message-Id: (\S+)`).FindSubmatch(b)[1])
 		if old, ok := ids[row]; ok && old != id {
 			t.Errorf("row %d arrived with Message-IDs %s and %s", row, old, id)
 		}

@@ -38,6 +38,10 @@ type Config struct {
 	NoShell bool `yaml:"no_shell"`
 	// ShellTimeout bounds each shell substitution (0: the template default).
 	ShellTimeout Duration `yaml:"shell_timeout"`
+	// IncludeRoot confines the files templates read (include, render,
+	// attach, inline) to a directory, as --include-root; a relative path is
+	// taken from the configuration file's directory.
+	IncludeRoot string `yaml:"include_root"`
 	// Profiles are the named server settings.
 	Profiles map[string]Profile `yaml:"profiles"`
 }
@@ -203,7 +207,7 @@ func yamlError(name string, err error) error {
 		if _, err := fmt.Sscanf(msg, "line %d:", &line); err == nil {
 			msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
 		}
-		msg = strings.Replace(msg, "not found in type config.Config", "is not a known setting (known: default_profile, no_shell, shell_timeout, profiles)", 1)
+		msg = strings.Replace(msg, "not found in type config.Config", "is not a known setting (known: default_profile, no_shell, shell_timeout, include_root, profiles)", 1)
 		msg = strings.Replace(msg, "not found in type config.Profile", "is not a known profile setting (known: server, tls, tls_ca, auth, user, password_env, from, ehlo, timeout, insecure_auth)", 1)
 		return &Error{Path: name, Line: line, Err: errors.New(msg)}
 	}

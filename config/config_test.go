@@ -13,6 +13,7 @@ func TestParse(t *testing.T) {
 default_profile: work
 no_shell: true
 shell_timeout: 5s
+include_root: templates
 profiles:
   work:
     server: smtp://mail.example.com:587
@@ -27,7 +28,7 @@ profiles:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.NoShell || time.Duration(c.ShellTimeout) != 5*time.Second {
+	if !c.NoShell || time.Duration(c.ShellTimeout) != 5*time.Second || c.IncludeRoot != "templates" {
 		t.Fatalf("settings: %+v", c)
 	}
 	p, ok, err := c.Profile("")

@@ -17,6 +17,8 @@ import (
 // multipart/mixed, or an inline image in multipart/related.
 type attachment struct {
 	path        string // resolved path
+	root        string // the include root, resolved ("" when not confined)
+	rel         string // the file's path inside root (see checkRoot)
 	filename    string // file name shown to the recipient
 	contentType string // media type with parameters
 	inline      bool   // Content-Disposition: inline rather than attachment
@@ -69,7 +71,7 @@ func parseAttachOptions(directive string, opts []string, allowed ...string) (att
 			if strings.HasPrefix(mt, "multipart/") {
 				return o, dirErr(directive, "type=%s: a file cannot be attached as a multipart entity (mailscript writes the MIME structure; use a type such as application/octet-stream)", mt)
 			}
-			o.contentType = mime.FormatMediaType(mt, params)
+			o.contentType = formatMediaType(mt, params)
 		case k == "name":
 			if v == "" || strings.ContainsAny(v, "/\\") || hasControl(v) {
 				return o, dirErr(directive, "invalid file name %q", v)
@@ -102,30 +104,6 @@ func (x *expansion) resolvePath(path string) string {
 		return filepath.Clean(path)
 	}
 	return filepath.Join(x.t.dir, path)
-}
-
-// checkRoot refuses a file outside Options.IncludeRoot, when set (after
-// resolving symbolic links).
-func (x *expansion) checkRoot(directive, shown, file string) error {
-	root := x.opts.IncludeRoot
-	if root == "" {
-		return nil
-	}
-	outside := func(root, p string) bool {
-		rel, err := filepath.Rel(absPath(root), absPath(p))
-		return err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator))
-	}
-	if !outside(root, file) {
-		real, err := filepath.EvalSymlinks(file)
-		if err != nil {
-			return nil // reported when the file is opened
-		}
-		rootReal, err := filepath.EvalSymlinks(root)
-		if err == nil && !outside(rootReal, real) {
-			return nil
-		}
-	}
-	return dirErr(directive, "%s: outside the directory files may be attached from (%s)", shown, root)
 }
 
 // attach records file attachments: one file, or every regular file a glob
@@ -163,7 +141,14 @@ func (x *expansion) attach(path string, opts ...string) (string, error) {
 		}
 	}
 	for _, p := range paths {
-		a, err := x.fileAttachment("attach", path, p, o)
+		shown := path
+		if p != x.resolvePath(path) { // a file the pattern matched: name it
+			shown = p
+			if rel, err := filepath.Rel(x.t.dir, p); err == nil && !filepath.IsAbs(path) {
+				shown = rel
+			}
+		}
+		a, err := x.fileAttachment("attach", shown, p, o)
 		if errors.Is(err, fs.ErrNotExist) && o.optional {
 			continue
 		}
@@ -241,9 +226,11 @@ func (x *expansion) fileAttachment(directive, shown, file string, o attachOption
 	if o.filename != "" {
 		a.filename = o.filename
 	}
-	if err := x.checkRoot(directive, shown, file); err != nil {
+	rel, err := x.checkRoot(directive, shown, file)
+	if err != nil {
 		return a, err
 	}
+	a.root, a.rel = x.rootReal(), rel
 	fi, err := os.Stat(file)
 	if err != nil {
 		var pe *fs.PathError
@@ -276,7 +263,7 @@ func guessType(names ...string) string {
 	for _, n := range names {
 		if ct := mime.TypeByExtension(filepath.Ext(n)); ct != "" {
 			if mt, params, err := mime.ParseMediaType(ct); err == nil {
-				return mime.FormatMediaType(mt, params)
+				return formatMediaType(mt, params)
 			}
 		}
 	}

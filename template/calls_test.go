@@ -116,8 +116,8 @@ func TestExpandConcurrent(t *testing.T) {
 						return
 					}
 				}
-				if strings.Count(out, "Message-Id: <") != 1 {
-					t.Errorf("Message-Id:\n%s", out)
+				if strings.Count(out, "Message-ID: <") != 1 {
+					t.Errorf("Message-ID:\n%s", out)
 				}
 			}
 		}()

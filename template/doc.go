@@ -45,6 +45,16 @@
 // Every error returned by this package is an [*Error] carrying the file, line
 // and column it refers to.
 //
+// A template is a program: sh runs commands, and include, render, attach and
+// inline read files. For a template you do not fully trust, set
+// [Options.NoShell] and confine the files it may read with
+// [Options.IncludeRoot] or [Options.ConfineToTemplateDir]: a file outside the
+// root, symbolic links resolved, is an error wrapping [ErrOutsideRoot].
+//
+// Header fields mailscript writes have their conventional spelling
+// (MIME-Version, Message-ID, Content-ID); a field written in the template
+// keeps the template's spelling.
+//
 // The output follows RFC 5322 (Internet Message Format), RFC 2045 and 2046
 // (MIME bodies, transfer encodings, multipart/mixed and /alternative), RFC
 // 2047 (non-ASCII header text), RFC 2183 and 2231 (Content-Disposition and

@@ -42,9 +42,21 @@ type Options struct {
 	// HideEnv names environment variables that sh commands must not see
 	// (for example the one holding the SMTP password).
 	HideEnv []string
-	// IncludeRoot, when set, confines include, render, attach and inline
-	// to files inside this directory (after resolving symbolic links).
+	// IncludeRoot, when set, confines the directives that read files
+	// (include, render, attach, inline) to this directory and the
+	// directories under it: a path outside it ("../x", "/etc/passwd") and
+	// a symbolic link that leads outside it are refused with an error
+	// wrapping ErrOutsideRoot. Links are resolved when the template is
+	// expanded and again, through os.Root, when a file is read. A relative
+	// root is taken from the working directory. Commands (sh, attach_cmd)
+	// are not confined: see NoShell.
 	IncludeRoot string
+	// ConfineToTemplateDir confines the same directives, when IncludeRoot
+	// is empty, to the directory of the template being expanded (that of
+	// the name given to Parse or ParseFile; files brought in by render
+	// are held to it too). Set it with NoShell for templates you do not
+	// fully trust.
+	ConfineToTemplateDir bool
 }
 
 // DefaultShellTimeout is how long an sh directive may run when
@@ -65,6 +77,7 @@ type expansion struct {
 	set         *boundSet      // the copy of the template set this expansion executes
 	funcs       map[string]any // the directives bound to this expansion (set.funcs)
 	renders     []string       // the chain of rendered template files, for cycles (see render)
+	root        *fileRoot      // the directory file directives are confined to, nil when they are not
 	attachments []attachment
 	mime        mimeState // HTML part, inline images, temporary files (see mime.go)
 
@@ -167,6 +180,7 @@ func (t *Template) Expand(opts Options) (m *Message, err error) {
 		t:    t,
 		opts: opts,
 		vals: make(map[string]any, len(opts.Vars)+len(opts.Values)+len(t.items)),
+		root: newFileRoot(t, opts),
 	}
 	if err := x.setValues(); err != nil {
 		return nil, err

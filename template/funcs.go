@@ -202,11 +202,12 @@ func split(sep, s string) []string {
 	return strings.Split(s, sep)
 }
 
-// indent puts n spaces before every line of s that is not empty:
-// {{sh "df -h" | indent 4}}.
-func indent(n int, s string) (string, error) {
-	if n < 0 || n > 200 {
-		return "", dirErr("indent", "width %d out of range 0..200", n)
+// indent puts width spaces before every line of s that is not empty:
+// {{sh "df -h" | indent 4}}. width is an integer of any type (see intArg).
+func indent(width any, s string) (string, error) {
+	n, err := intArg("indent", width, 0, 200)
+	if err != nil {
+		return "", err
 	}
 	if len(s)+n*(strings.Count(s, "\n")+1) > maxPieceOutput {
 		return "", tooLarge("indent")
@@ -227,10 +228,12 @@ func indent(n int, s string) (string, error) {
 // wrap word-wraps every line of s to at most width characters, breaking
 // at spaces; a word longer than width stays whole on its own line. A
 // wrapped line's continuation lines keep its leading white space, so list
-// items stay indented. Existing line breaks are kept.
-func wrap(width int, s string) (string, error) {
-	if width < 1 || width > 998 {
-		return "", dirErr("wrap", "width %d out of range 1..998", width)
+// items stay indented. Existing line breaks are kept. width is an integer
+// of any type (see intArg).
+func wrap(w any, s string) (string, error) {
+	width, err := intArg("wrap", w, 1, 998)
+	if err != nil {
+		return "", err
 	}
 	if len(s) > maxPieceOutput/2 {
 		return "", tooLarge("wrap")
@@ -250,6 +253,47 @@ func wrap(width int, s string) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// intArg returns the width argument v of a helper, an integer from lo to
+// hi. A number written in the template is an int, one from a values file
+// or a data row an int64 (see package internal/values): any integer type
+// is accepted.
+func intArg(directive string, v any, lo, hi int) (int, error) {
+	rv := reflect.ValueOf(v)
+	var n int64
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n = rv.Int()
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		u := rv.Uint()
+		n = int64(min(u, uint64(hi)+1))
+	default:
+		return 0, dirErr(directive, "width: expected a whole number, got %s", typeName(v))
+	}
+	if n < int64(lo) || n > int64(hi) {
+		return 0, dirErr(directive, "width %d out of range %d..%d", v, lo, hi)
+	}
+	return int(n), nil
+}
+
+// typeName names the type of a value in messages.
+func typeName(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "nothing"
+	case string:
+		return fmt.Sprintf("the string %q", shorten(v))
+	case float32, float64:
+		return fmt.Sprintf("the number %v", v)
+	case bool:
+		return "a boolean"
+	case []any, []string:
+		return "a list"
+	case map[string]any:
+		return "a map"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 func wrapLine(b *strings.Builder, l string, width int) {

@@ -19,6 +19,8 @@ func TestHelpers(t *testing.T) {
 		"items": "  - a list item that is long enough to be wrapped twice at twenty\n\nnext paragraph",
 		"odd":   `Smith, "Ann" \o/`,
 		"zero":  0,
+		"width": int64(20), // an integer from a values file or a data row
+		"four":  uint8(4),
 	}
 	tests := []struct{ expr, want string }{
 		{`{{.name | upper}}`, `ANN SMITH-JONES`},
@@ -41,6 +43,8 @@ func TestHelpers(t *testing.T) {
 		{`{{.items | wrap 20}}`, "  - a list item that\n  is long enough to\n  be wrapped twice\n  at twenty\n\nnext paragraph"},
 		{`{{wrap 5 "antidisestablishment is long"}}`, "antidisestablishment\nis\nlong"},
 		{`{{wrap 10 "short"}}`, "short"},
+		{`{{.text | wrap .width}}`, "The quick brown fox\njumps over the lazy\ndog and keeps\nrunning far away."},
+		{`{{"a\nb" | indent .four}}`, "    a\n    b"},
 		{`{{quote .odd}}`, `"Smith, \"Ann\" \\o/"`},
 		{`{{quote ""}}`, `""`},
 		{`{{base64 "héllo"}}`, `aMOpbGxv`},
@@ -105,6 +109,9 @@ func TestDirectiveErrors(t *testing.T) {
 		{"env bad name", `{{env "A=B"}}`, `testdata/t.tmpl:4:3: env: invalid variable name "A=B"`},
 		{"wrap width", `{{wrap 0 "x"}}`, `testdata/t.tmpl:4:3: wrap: width 0 out of range 1..998`},
 		{"indent width", `{{"x" | indent -1}}`, `testdata/t.tmpl:4:9: indent: width -1 out of range 0..200`},
+		{"wrap width a string", `{{wrap "72" "x"}}`, `testdata/t.tmpl:4:3: wrap: width: expected a whole number, got the string "72"`},
+		{"wrap width a fraction", `{{wrap 7.5 "x"}}`, `testdata/t.tmpl:4:3: wrap: width: expected a whole number, got the number 7.5`},
+		{"indent width huge", `{{indent 1099511627776 "x"}}`, `testdata/t.tmpl:4:3: indent: width 1099511627776 out of range 0..200`},
 		{"quote newline", `{{quote "a\nb"}}`, `testdata/t.tmpl:4:3: quote: value "a\nb" contains a line break or a control character`},
 		{"join not a list", `{{join "," 3}}`, `testdata/t.tmpl:4:3: join: expected a list, got int`},
 		{"upper of a number", `{{upper 3}}`, `testdata/t.tmpl:4:9: expected string; found 3`},

@@ -156,8 +156,8 @@ func absPath(p string) string {
 	return filepath.Clean(p)
 }
 
-// openInclude opens a regular file for include or render, inside
-// Options.IncludeRoot when set.
+// openInclude opens a regular file for include or render, inside the
+// include root when there is one (see checkRoot).
 func (x *expansion) openInclude(directive, path string) (*os.File, int64, error) {
 	if path == "" {
 		return nil, 0, dirErr(directive, "empty path")
@@ -173,26 +173,11 @@ func (x *expansion) openInclude(directive, path string) (*os.File, int64, error)
 		}
 		return nil, 0, &directiveError{directive, fmt.Errorf("%s: %w", path, err)}
 	}
-	if root := x.opts.IncludeRoot; root != "" {
-		outside := func(root, p string) bool {
-			rel, err := filepath.Rel(absPath(root), absPath(p))
-			return err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator))
-		}
-		if outside(root, full) {
-			return nil, 0, dirErr(directive, "%s: outside the directory files may be included from (%s)", path, root)
-		}
-		real, err := filepath.EvalSymlinks(full)
-		if err != nil {
-			return fail(err)
-		}
-		rootReal, err := filepath.EvalSymlinks(root)
-		if err != nil {
-			return fail(fmt.Errorf("include root: %w", err))
-		}
-		if outside(rootReal, real) {
-			return nil, 0, dirErr(directive, "%s: outside the directory files may be included from (%s)", path, root)
-		}
+	rel, err := x.checkRoot(directive, path, full)
+	if err != nil {
+		return nil, 0, err
 	}
+	// Stat first: opening a named pipe would block.
 	fi, err := os.Stat(full)
 	if err != nil {
 		return fail(err)
@@ -200,7 +185,7 @@ func (x *expansion) openInclude(directive, path string) (*os.File, int64, error)
 	if !fi.Mode().IsRegular() {
 		return nil, 0, dirErr(directive, "%s: not a regular file", path)
 	}
-	f, err := os.Open(full)
+	f, err := openInRoot(x.rootReal(), rel, full)
 	if err != nil {
 		return fail(err)
 	}

@@ -111,9 +111,9 @@ func TestIncludeErrors(t *testing.T) {
 		{name: "no shell in a rendered file", body: `{{render "sub/shell.tmpl"}}`, opts: func(o *Options) { o.NoShell = true },
 			want: `DIR/sub/shell.tmpl:1:5: sh: shell commands are disabled (--no-shell)`},
 		{name: "outside the root", body: `{{include "sig.txt"}}`, opts: func(o *Options) { o.IncludeRoot = filepath.Join(dir, "sub") },
-			want: `DIR/main.tmpl:4:3: include: sig.txt: outside the directory files may be included from (DIR/sub)`},
+			want: `DIR/main.tmpl:4:3: include: sig.txt: outside the include root DIR/sub`, is: ErrOutsideRoot},
 		{name: "symlink out of the root", body: `{{include "sub/link.log" "tail=1"}}`, opts: func(o *Options) { o.IncludeRoot = filepath.Join(dir, "sub") },
-			want: `DIR/main.tmpl:4:3: include: sub/link.log: outside the directory files may be included from (DIR/sub)`},
+			want: `DIR/main.tmpl:4:3: include: sub/link.log: a symbolic link to DIR/app.log, outside the include root DIR/sub`, is: ErrOutsideRoot},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

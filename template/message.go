@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	netmail "net/mail"
-	nettextproto "net/textproto"
 	"os"
 	"strings"
 	"sync"
@@ -47,7 +46,8 @@ type Message struct {
 	noFiles    bool // tests: write file parts empty
 }
 
-// singleFields may appear only once in a message.
+// singleFields may appear only once in a message. Keys here and in
+// builder.single are canonical names (textproto.CanonicalMIMEHeaderKey).
 var singleFields = map[string]bool{
 	"From": true, "Sender": true, "To": true, "Cc": true, "Bcc": true, "Reply-To": true,
 	"Subject": true, "Date": true, "Message-Id": true, "Mime-Version": true,
@@ -123,7 +123,7 @@ func (b *builder) add(it item, values []string) error {
 	if singleFields[it.name] {
 		if prev := b.single[it.name]; prev != nil {
 			return &Error{File: b.t.name, Line: it.line, Col: it.col,
-				Err: fmt.Errorf("%s: %s is already set at line %d; give it once, in the front matter or in the header", it.key, it.name, prev.it.line)}
+				Err: fmt.Errorf("%s: %s is already set at line %d; give it once, in the front matter or in the header", it.key, fieldName(it.name), prev.it.line)}
 		}
 		b.single[it.name] = f
 		return nil
@@ -154,6 +154,25 @@ func (x *expansion) parseAddresses(v string) ([]*mail.Address, error) {
 		bs.addrs[v] = list
 	}
 	return list, nil
+}
+
+// given returns f when it has a non-blank value, else nil.
+func given(f *field) *field {
+	if vals, _ := nonEmpty(f); len(vals) > 0 {
+		return f
+	}
+	return nil
+}
+
+// outName is the name a header field is written with: as the template
+// spells it when it comes from the header section or from headers: in the
+// front matter (f), else its conventional spelling (see fieldName). canon
+// is the canonical name.
+func outName(canon string, f *field) string {
+	if f != nil && f.it.field != "" {
+		return f.it.field
+	}
+	return fieldName(canon)
 }
 
 // nonEmpty returns the non-blank values of a field and their indexes.
@@ -231,29 +250,30 @@ func (b *builder) finish(x *expansion) (*Message, error) {
 	}
 	for _, name := range []string{"From", "Sender", "To", "Cc", "Reply-To"} { // never Bcc
 		if list := addrs[name]; len(list) > 0 {
-			hdr = append(hdr, kv{name, formatAddressList(list), b.single[name]})
+			hdr = append(hdr, kv{outName(name, b.single[name]), formatAddressList(list), b.single[name]})
 		}
 	}
 
-	if vals, _ := nonEmpty(b.single["Subject"]); len(vals) > 0 {
-		hdr = append(hdr, kv{"Subject", encodeText(vals[0]), b.single["Subject"]})
+	if f := given(b.single["Subject"]); f != nil {
+		vals, _ := nonEmpty(f)
+		hdr = append(hdr, kv{outName("Subject", f), encodeText(vals[0]), f})
 	}
 
 	date := x.now
-	if f := b.single["Date"]; f != nil {
-		if vals, _ := nonEmpty(f); len(vals) > 0 {
-			d, err := netmail.ParseDate(vals[0])
-			if err != nil {
-				return nil, b.valueError(f.it, 0, "invalid date %q: %v", vals[0], err)
-			}
-			date = d
+	dateField := given(b.single["Date"])
+	if f := dateField; f != nil {
+		vals, _ := nonEmpty(f)
+		d, err := netmail.ParseDate(vals[0])
+		if err != nil {
+			return nil, b.valueError(f.it, 0, "invalid date %q: %v", vals[0], err)
 		}
+		date = d
 	}
 	dateValue := "" // as go-message's SetDate writes it
 	if !date.IsZero() {
 		dateValue = date.Format(rfc5322Date)
 	}
-	hdr = append(hdr, kv{"Date", dateValue, nil})
+	hdr = append(hdr, kv{outName("Date", dateField), dateValue, nil})
 
 	msgID, err := b.messageID(x)
 	if err != nil {
@@ -262,21 +282,23 @@ func (b *builder) finish(x *expansion) (*Message, error) {
 	if msgID != "" { // as go-message's SetMessageID writes it
 		msgID = "<" + msgID + ">"
 	}
-	hdr = append(hdr, kv{"Message-Id", msgID, b.single["Message-Id"]})
+	idField := given(b.single["Message-Id"])
+	hdr = append(hdr, kv{outName("Message-Id", idField), msgID, idField})
 
 	for _, f := range b.extra {
 		vals, _ := nonEmpty(f)
 		for _, v := range vals {
-			hdr = append(hdr, kv{f.it.name, encodeText(v), f})
+			hdr = append(hdr, kv{outName(f.it.name, f), encodeText(v), f})
 		}
 	}
 
-	if f := b.single["Mime-Version"]; f != nil {
-		if vals, _ := nonEmpty(f); len(vals) > 0 && vals[0] != "1.0" {
+	mimeField := given(b.single["Mime-Version"])
+	if f := mimeField; f != nil {
+		if vals, _ := nonEmpty(f); vals[0] != "1.0" {
 			return nil, b.valueError(f.it, 0, "only MIME-Version 1.0 exists")
 		}
 	}
-	hdr = append(hdr, kv{"MIME-Version", "1.0", nil})
+	hdr = append(hdr, kv{outName("Mime-Version", mimeField), "1.0", nil})
 
 	// A Content-Transfer-Encoding from the template is ignored: the
 	// encoding is chosen for each part.
@@ -300,19 +322,34 @@ func (b *builder) finish(x *expansion) (*Message, error) {
 		}
 		return nil, &Error{File: t.name, Line: 1, Col: 1, Err: fmt.Errorf("the %s header would have a line over 998 octets (%q)", h.k, shorten(h.v))}
 	}
-	// The fields up to MIME-Version are written as formatted here;
+	// The fields before MIME-Version are written as they are (m.head);
 	// go-message writes MIME-Version and the root entity's fields (see
-	// Message.write).
+	// Message.write), also as formatted here: from the same buffer, with
+	// Header.AddRaw, which keeps the names' spelling (Header.Add would
+	// write Mime-Version).
 	n := len(hdr) - len(root.fields) - 1
 	size := 0
-	for _, r := range raws[:n] {
+	for _, r := range raws {
 		size += len(r)
 	}
-	m.head = make([]byte, 0, size)
+	buf := make([]byte, 0, size)
 	for _, r := range raws[:n] {
-		m.head = append(m.head, r...)
+		buf = append(buf, r...)
 	}
-	m.rootHeader = root.header()
+	m.head = buf[:len(buf):len(buf)]
+	ends := make([]int, 0, len(raws)-n)
+	for _, r := range raws[n:] {
+		buf = append(buf, r...)
+		ends = append(ends, len(buf))
+	}
+	// go-message writes the field added last first: add in reverse.
+	for i := len(ends) - 1; i >= 0; i-- {
+		start := len(m.head)
+		if i > 0 {
+			start = ends[i-1]
+		}
+		m.rootHeader.AddRaw(buf[start:ends[i]:ends[i]])
+	}
 	m.keepTemps(x.mime.temps)
 	x.mime.temps = nil
 	return m, nil
@@ -424,10 +461,11 @@ func foldable(k, v string) bool {
 }
 
 // formatFieldChecked formats the header field k: v as go-message writes it
-// (see formatField) and reports whether that is possible with lines of at
-// most 998 octets, folding only at white space (see foldable).
+// (see formatField), but with the name k spelled as given (for
+// Header.AddRaw, which writes it as it is), and reports
+// whether that is possible with lines of at most 998 octets, folding only
+// at white space (see foldable).
 func formatFieldChecked(k, v string) (raw string, ok bool) {
-	k = nettextproto.CanonicalMIMEHeaderKey(k)
 	for i := 0; i < len(k); i++ {
 		if c := k[i]; c < '!' || c > '~' || c == ':' {
 			return "", false // go-message refuses to write it
@@ -453,7 +491,7 @@ func formatFieldChecked(k, v string) (raw string, ok bool) {
 		}
 	}
 	unfolded := unfoldReplacer.Replace(out)
-	_, got, ok := strings.Cut(unfolded, ": ") // the name may have been canonicalized
+	_, got, ok := strings.Cut(unfolded, ": ")
 	if !ok || got != v+"\r\n" {
 		return "", false
 	}
@@ -468,8 +506,9 @@ const (
 	maxHeaderLen       = 998
 )
 
-// formatField returns the header field k: v (k canonical) with its CRLF
-// exactly as go-message's textproto.WriteHeader writes it: folded at white
+// formatField returns the header field k: v with its CRLF exactly as
+// go-message's textproto.WriteHeader writes it (except that go-message
+// would write k in canonical form, Message-Id for Message-ID): folded at white
 // space before 76 octets when possible, else before 998, else cut. It is
 // that code (formatHeaderField and foldLine), in linear time: go-message's
 // grows the result one line at a time, which takes seconds for a value of a

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
+	"net/textproto"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -59,14 +62,28 @@ type part struct {
 	fields   [][2]string // header fields, in the order written
 	body     []byte      // a text leaf's content, CRLF line endings
 	file     string      // a file leaf's content
+	root     string      // the include root the file is read from, "" when not confined
+	rel      string      // the file's path inside root
 	children []*part     // a multipart entity's parts
 }
 
+// header returns the part's header fields for go-message, with their names
+// spelled as in p.fields. go-message writes a field added with Header.Add
+// with its name in canonical form (Content-Id): a field whose name is not
+// canonical (Content-ID) is added formatted, with Header.AddRaw, which
+// go-message writes as it is.
 func (p *part) header() message.Header {
 	var h message.Header
 	// go-message writes the field added last first: add in reverse.
 	for i := len(p.fields) - 1; i >= 0; i-- {
-		h.Add(p.fields[i][0], p.fields[i][1])
+		k, v := p.fields[i][0], p.fields[i][1]
+		if k != textproto.CanonicalMIMEHeaderKey(k) {
+			if raw, ok := formatFieldChecked(k, v); ok {
+				h.AddRaw([]byte(raw))
+				continue
+			}
+		}
+		h.Add(k, v) // go-message folds it as it can, or reports the error
 	}
 	return h
 }
@@ -224,7 +241,7 @@ func (b *builder) buildBody(x *expansion, m *Message) (*part, error) {
 		for k, v := range params {
 			p[k] = v
 		}
-		return &part{fields: [][2]string{{"Content-Type", mime.FormatMediaType("multipart/"+subtype, p)}}, children: children}, nil
+		return &part{fields: [][2]string{{"Content-Type", formatMediaType("multipart/"+subtype, p)}}, children: children}, nil
 	}
 
 	// Boundaries are drawn from the outside in.
@@ -308,23 +325,23 @@ func textPart(mediaType, s string) *part {
 	body, cte := normalizeText(s)
 	ct, ok := textTypes[mediaType]
 	if !ok {
-		ct = mime.FormatMediaType(mediaType, map[string]string{"charset": "utf-8"})
+		ct = formatMediaType(mediaType, map[string]string{"charset": "utf-8"})
 	}
 	return &part{fields: [][2]string{{"Content-Type", ct}, {"Content-Transfer-Encoding", cte}}, body: body}
 }
 
 // textTypes are the Content-Type values of textPart, formatted once.
 var textTypes = map[string]string{
-	formatText: mime.FormatMediaType(formatText, map[string]string{"charset": "utf-8"}),
-	formatHTML: mime.FormatMediaType(formatHTML, map[string]string{"charset": "utf-8"}),
+	formatText: formatMediaType(formatText, map[string]string{"charset": "utf-8"}),
+	formatHTML: formatMediaType(formatHTML, map[string]string{"charset": "utf-8"}),
 }
 
 // filePart makes the part of an attachment or inline file.
 func filePart(a attachment) *part {
 	ct, disp := attachmentHeader(a)
-	p := &part{file: a.path, fields: [][2]string{{"Content-Type", ct}, {"Content-Disposition", disp}}}
+	p := &part{file: a.path, root: a.root, rel: a.rel, fields: [][2]string{{"Content-Type", ct}, {"Content-Disposition", disp}}}
 	if a.contentID != "" {
-		p.fields = append(p.fields, [2]string{"Content-Id", a.contentID})
+		p.fields = append(p.fields, [2]string{"Content-ID", a.contentID})
 	}
 	p.fields = append(p.fields, [2]string{"Content-Transfer-Encoding", "base64"})
 	return p
@@ -338,7 +355,7 @@ func attachmentHeader(a attachment) (ct, disp string) {
 		mt, params = "application/octet-stream", map[string]string{}
 	}
 	params["name"] = a.filename
-	ct = mime.FormatMediaType(mt, params)
+	ct = formatMediaType(mt, params)
 	if ct == "" {
 		ct = mt
 	}
@@ -346,12 +363,61 @@ func attachmentHeader(a attachment) (ct, disp string) {
 	if a.inline {
 		d = "inline"
 	}
-	disp = mime.FormatMediaType(d, map[string]string{"filename": a.filename})
+	disp = formatMediaType(d, map[string]string{"filename": a.filename})
 	if disp == "" {
 		disp = d
 	}
 	return ct, disp
 }
+
+// formatMediaType is mime.FormatMediaType (the value of a Content-Type or
+// Content-Disposition field: "type/subtype; name=value..."), except that a
+// parameter value holding "*", "'" or "%" is always a quoted string:
+// filename="we*ird.txt", never filename=we*ird.txt. RFC 2045 allows those
+// characters in a bare token, but they are the syntax of RFC 2231's
+// extended parameters (filename*=..., filename*0=..., values such as
+// utf-8'en'a%20b), and readers that decode parameters loosely may take
+// such a token for one. go-message and Go's mime package (which go-message
+// uses to write and read parameters) read both forms alike. Values that are
+// not ASCII are encoded per RFC 2231 as mime.FormatMediaType does (those
+// characters percent-encoded). It returns "" when t or a parameter name is
+// not a valid token.
+func formatMediaType(t string, params map[string]string) string {
+	risky := false
+	for _, v := range params {
+		if strings.ContainsAny(v, rfc2231Chars) {
+			risky = true
+			break
+		}
+	}
+	if !risky {
+		return mime.FormatMediaType(t, params)
+	}
+	head := mime.FormatMediaType(t, nil)
+	if head == "" {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(head)
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		v := params[k]
+		p := mime.FormatMediaType(t, map[string]string{k: v})
+		if p == "" {
+			return ""
+		}
+		p = p[len(head):] // "; name=value"
+		if strings.ContainsAny(v, rfc2231Chars) && strings.HasSuffix(p, "="+v) {
+			// A bare token (so without '"' or '\'): quote it.
+			p = p[:len(p)-len(v)] + `"` + v + `"`
+		}
+		b.WriteString(p)
+	}
+	return b.String()
+}
+
+// rfc2231Chars are the characters of RFC 2231's parameter syntax that may
+// stand in a bare token: formatMediaType quotes the values that hold one.
+const rfc2231Chars = "*'%"
 
 // checkAttachmentHeader makes sure the header fields of an attachment can
 // be written within 998 octets per line.
@@ -468,7 +534,9 @@ func (m *Message) writeBody(mw *message.Writer, p *part) error {
 		if m.noFiles {
 			return nil
 		}
-		f, err := os.Open(p.file)
+		// Inside the include root, if any, even if a symbolic link was
+		// changed since the expansion checked the file.
+		f, err := openInRoot(p.root, p.rel, p.file)
 		if err != nil {
 			return fmt.Errorf("attachment %s: %w", p.file, err)
 		}

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"iter"
 	"net/textproto"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +17,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mailscript/mailscript/internal/values"
 )
 
 // Template is a parsed template file. It is immutable: one Template can be
@@ -71,6 +73,7 @@ type item struct {
 	kind   itemKind
 	name   string // canonical header name, setting key or var name
 	key    string // the name as written, for messages
+	field  string // a header field's name as written (header section, headers:), the spelling kept in the output
 	pieces []int  // indexes into Template.pieces
 	line   int    // position of the key or header name
 	col    int
@@ -183,30 +186,11 @@ func (t *Template) checkCalls() error {
 			continue
 		}
 		names = append(names, tt.Name())
-		var walk func(n parse.Node)
-		walk = func(n parse.Node) {
-			switch n := n.(type) {
-			case *parse.ListNode:
-				if n == nil {
-					return
-				}
-				for _, c := range n.Nodes {
-					walk(c)
-				}
-			case *parse.IfNode:
-				walk(n.List)
-				walk(n.ElseList)
-			case *parse.RangeNode:
-				walk(n.List)
-				walk(n.ElseList)
-			case *parse.WithNode:
-				walk(n.List)
-				walk(n.ElseList)
-			case *parse.TemplateNode:
-				calls[tt.Name()] = append(calls[tt.Name()], templateCall{n, tt.Tree})
+		for n := range nodes(tt.Tree.Root) {
+			if c, ok := n.(*parse.TemplateNode); ok {
+				calls[tt.Name()] = append(calls[tt.Name()], templateCall{c, tt.Tree})
 			}
 		}
-		walk(tt.Tree.Root)
 	}
 	// The pieces first, in file order, then the defines by name: the error
 	// does not depend on map order.
@@ -321,54 +305,30 @@ const markFunc = "mailscriptValue_"
 // output goes through markFunc, which records where each value lands in the
 // expanded field (see checkAddressValues). {{template}} is refused in
 // address fields: its output could not be told from template text.
-func (t *Template) markValues(p *piece, tree *parse.Tree, n parse.Node) error {
-	switch n := n.(type) {
-	case *parse.ListNode:
-		if n == nil {
-			return nil
-		}
-		for _, c := range n.Nodes {
-			if err := t.markValues(p, tree, c); err != nil {
-				return err
+func (t *Template) markValues(p *piece, tree *parse.Tree, root parse.Node) error {
+	for n := range nodes(root) {
+		switch n := n.(type) {
+		case *parse.ActionNode:
+			if n.Pipe == nil || len(n.Pipe.Decl) > 0 {
+				continue // an assignment prints nothing
 			}
-		}
-	case *parse.ActionNode:
-		if n.Pipe == nil || len(n.Pipe.Decl) > 0 {
-			return nil // an assignment prints nothing
-		}
-		pos := strconv.Itoa(int(n.Pos))
-		n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{
-			NodeType: parse.NodeCommand,
-			Pos:      n.Pos,
-			Args: []parse.Node{
-				parse.NewIdentifier(markFunc).SetTree(tree).SetPos(n.Pos),
-				&parse.StringNode{NodeType: parse.NodeString, Pos: n.Pos, Quoted: strconv.Quote(pos), Text: pos},
-			},
-		})
-	case *parse.IfNode:
-		return t.markBranches(p, tree, n.List, n.ElseList)
-	case *parse.RangeNode:
-		return t.markBranches(p, tree, n.List, n.ElseList)
-	case *parse.WithNode:
-		return t.markBranches(p, tree, n.List, n.ElseList)
-	case *parse.TemplateNode:
-		at := int(n.Pos)
-		if i := strings.LastIndex(p.src[:min(at, len(p.src))], "template"); i >= 0 {
-			at = i
-		}
-		line, col := p.posAt(at)
-		return &Error{File: t.name, Line: line, Col: col, Directive: "template",
-			Err: errors.New("not allowed in an address field (use {{chunk}}, {{addr}} or a value instead)")}
-	}
-	return nil
-}
-
-func (t *Template) markBranches(p *piece, tree *parse.Tree, lists ...*parse.ListNode) error {
-	for _, l := range lists {
-		if l != nil {
-			if err := t.markValues(p, tree, l); err != nil {
-				return err
+			pos := strconv.Itoa(int(n.Pos))
+			n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{
+				NodeType: parse.NodeCommand,
+				Pos:      n.Pos,
+				Args: []parse.Node{
+					parse.NewIdentifier(markFunc).SetTree(tree).SetPos(n.Pos),
+					&parse.StringNode{NodeType: parse.NodeString, Pos: n.Pos, Quoted: strconv.Quote(pos), Text: pos},
+				},
+			})
+		case *parse.TemplateNode:
+			at := int(n.Pos)
+			if i := strings.LastIndex(p.src[:min(at, len(p.src))], "template"); i >= 0 {
+				at = i
 			}
+			line, col := p.posAt(at)
+			return &Error{File: t.name, Line: line, Col: col, Directive: "template",
+				Err: errors.New("not allowed in an address field (use {{chunk}}, {{addr}} or a value instead)")}
 		}
 	}
 	return nil
@@ -377,26 +337,11 @@ func (t *Template) markBranches(p *piece, tree *parse.Tree, lists ...*parse.List
 // unfold removes the line breaks of folded header lines from the literal
 // text of a header value, so that only values (which are checked) could put
 // a line break into a header.
-func unfold(n parse.Node) {
-	switch n := n.(type) {
-	case *parse.ListNode:
-		if n == nil {
-			return
+func unfold(root parse.Node) {
+	for n := range nodes(root) {
+		if n, ok := n.(*parse.TextNode); ok {
+			n.Text = bytes.ReplaceAll(n.Text, []byte("\n"), nil)
 		}
-		for _, c := range n.Nodes {
-			unfold(c)
-		}
-	case *parse.TextNode:
-		n.Text = bytes.ReplaceAll(n.Text, []byte("\n"), nil)
-	case *parse.IfNode:
-		unfold(n.List)
-		unfold(n.ElseList)
-	case *parse.RangeNode:
-		unfold(n.List)
-		unfold(n.ElseList)
-	case *parse.WithNode:
-		unfold(n.List)
-		unfold(n.ElseList)
 	}
 }
 
@@ -426,60 +371,92 @@ func (t *Template) usesShell() (name string, line, col int, ok bool) {
 
 // findIdent returns the first function identifier in n whose name is in names.
 func findIdent(n parse.Node, names map[string]bool) parse.Node {
-	var found parse.Node
-	var walk func(n parse.Node)
-	walk = func(n parse.Node) {
-		if found != nil || n == nil {
-			return
-		}
-		switch n := n.(type) {
-		case *parse.ListNode:
-			if n == nil {
-				return
-			}
-			for _, c := range n.Nodes {
-				walk(c)
-			}
-		case *parse.ActionNode:
-			walk(n.Pipe)
-		case *parse.PipeNode:
-			if n == nil {
-				return
-			}
-			for _, d := range n.Decl {
-				walk(d)
-			}
-			for _, c := range n.Cmds {
-				walk(c)
-			}
-		case *parse.CommandNode:
-			for _, a := range n.Args {
-				walk(a)
-			}
-		case *parse.IdentifierNode:
-			if names[n.Ident] {
-				found = n
-			}
-		case *parse.ChainNode:
-			walk(n.Node)
-		case *parse.IfNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.RangeNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.WithNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.TemplateNode:
-			walk(n.Pipe)
+	for n := range nodes(n) {
+		if id, ok := n.(*parse.IdentifierNode); ok && names[id.Ident] {
+			return id
 		}
 	}
-	walk(n)
-	return found
+	return nil
+}
+
+// nodes iterates over n and every node under it, depth first, in source
+// order: the nodes of lists; the pipeline, then the branches, of if, range
+// and with; the declarations and commands of pipelines, the arguments of
+// commands. Nil nodes are skipped. Parse trees are small and not deep, so
+// the recursion is fine.
+func nodes(n parse.Node) iter.Seq[parse.Node] {
+	return func(yield func(parse.Node) bool) {
+		walkNodes(n, yield)
+	}
+}
+
+// walkNodes calls yield for n and the nodes under it (see nodes) and
+// reports whether yield asked to go on.
+func walkNodes(n parse.Node, yield func(parse.Node) bool) bool {
+	switch n := n.(type) {
+	case nil:
+		return true
+	case *parse.ListNode:
+		if n == nil {
+			return true
+		}
+		if !yield(n) {
+			return false
+		}
+		for _, c := range n.Nodes {
+			if !walkNodes(c, yield) {
+				return false
+			}
+		}
+		return true
+	case *parse.PipeNode:
+		if n == nil {
+			return true
+		}
+		if !yield(n) {
+			return false
+		}
+		for _, d := range n.Decl {
+			if !walkNodes(d, yield) {
+				return false
+			}
+		}
+		for _, c := range n.Cmds {
+			if !walkNodes(c, yield) {
+				return false
+			}
+		}
+		return true
+	}
+	if !yield(n) {
+		return false
+	}
+	switch n := n.(type) {
+	case *parse.ActionNode:
+		return walkNodes(n.Pipe, yield)
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			if !walkNodes(a, yield) {
+				return false
+			}
+		}
+	case *parse.ChainNode:
+		return walkNodes(n.Node, yield)
+	case *parse.IfNode:
+		return walkBranches(&n.BranchNode, yield)
+	case *parse.RangeNode:
+		return walkBranches(&n.BranchNode, yield)
+	case *parse.WithNode:
+		return walkBranches(&n.BranchNode, yield)
+	case *parse.TemplateNode:
+		return walkNodes(n.Pipe, yield)
+	}
+	return true
+}
+
+// walkBranches walks the pipeline and the branches of an if, range or with.
+func walkBranches(b *parse.BranchNode, yield func(parse.Node) bool) bool {
+	return walkNodes(b.Pipe, yield) && walkNodes(b.List, yield) && walkNodes(b.ElseList, yield)
 }
 
 func (t *Template) parse(src []byte) error {
@@ -589,7 +566,7 @@ header:
 			if err != nil {
 				return err
 			}
-			t.items = append(t.items, item{kind: itemHeader, name: canon, key: name, pieces: []int{i}, line: startLine, col: 1})
+			t.items = append(t.items, item{kind: itemHeader, name: canon, key: name, field: name, pieces: []int{i}, line: startLine, col: 1})
 		}
 	}
 
@@ -727,6 +704,7 @@ func (t *Template) parseFrontMatter(text string) error {
 				if err != nil {
 					return err
 				}
+				it.field = hk.Value
 				rest = append(rest, it)
 			}
 		default:
@@ -1020,15 +998,13 @@ func yamlEscape(s string) (rune, int) {
 	return rune(v), 1 + n
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
+// yamlError places an error of the YAML parser in the front matter, which
+// starts on the file's line 2.
 func (t *Template) yamlError(err error) *Error {
-	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return t.errorf(n+1, 1, "front matter: %s", m[2])
+	if n, msg, ok := values.YAMLErrorLine(err); ok {
+		return t.errorf(n+1, 1, "front matter: %s", msg)
 	}
-	return t.errorf(2, 1, "front matter: %s", strings.TrimPrefix(msg, "yaml: "))
+	return t.errorf(2, 1, "front matter: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 }
 
 // validName reports whether s can name a chunk: letters, digits and _, not

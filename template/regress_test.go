@@ -366,7 +366,7 @@ func TestLongHeaderWords(t *testing.T) {
 		{"display name", "---\nfrom: a@example.com\nto: '\"{{.v}}\" <b@example.com>'\n---\n\nx\n",
 			`testdata/t.tmpl:3:6: to: the To header would have a line over 998 octets: ...`},
 		{"message-id", "From: a@example.com\nTo: b@example.com\nMessage-ID: <{{.v}}@example.com>\n\nx\n",
-			`testdata/t.tmpl:3:13: Message-ID: the Message-Id header would have a line over 998 octets: ...`},
+			`testdata/t.tmpl:3:13: Message-ID: the Message-ID header would have a line over 998 octets: ...`},
 		{"long header name", "From: a@example.com\nTo: b@example.com\nX-" + strings.Repeat("n", 90) + ": " + words + "\n\nx\n",
 			`testdata/t.tmpl:3:1: header: field name longer than 70 characters`},
 		{"long header name in front matter", "---\nfrom: a@example.com\nto: b@example.com\nheaders:\n  X-" + strings.Repeat("n", 90) + ": " + words + "\n---\n\nx\n",

@@ -209,7 +209,7 @@ func checkParts(t *testing.T, msg []byte, want []wantPart) {
 	if r.Header.Has("Bcc") {
 		t.Errorf("Bcc is in the header")
 	}
-	for _, k := range []string{"Date", "Message-Id", "Mime-Version", "From"} {
+	for _, k := range []string{"Date", "Message-ID", "MIME-Version", "From"} {
 		if !r.Header.Has(k) {
 			t.Errorf("header %s missing", k)
 		}
@@ -677,7 +677,7 @@ func FuzzParseExpand(f *testing.F) {
 				continue
 			}
 			name, _, _ := strings.Cut(line, ":")
-			if name == "Bcc" {
+			if strings.EqualFold(name, "Bcc") { // names may keep the template's spelling
 				t.Fatalf("Bcc in the output header: %q", out)
 			}
 		}

@@ -8,12 +8,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mailscript/mailscript/internal/values"
 )
 
 // maxValuesFile bounds the size of a values file.
@@ -24,8 +25,10 @@ const maxValuesFile = 64 << 20
 // whose top level maps value names to values. Values may be strings,
 // numbers, booleans, lists and maps, nested as deep as needed; top-level
 // names follow the rules of chunk names (letters, digits and _, not starting
-// with a digit). Maps always come back as map[string]any, lists as []any,
-// JSON numbers as int64 or float64. An empty file has no values.
+// with a digit). Values have the shape of the rows of a batch's data file
+// (see package internal/values): maps always come back as map[string]any,
+// lists as []any, integers as int64, other numbers as float64, YAML dates
+// as the strings written. An empty file has no values.
 //
 // Errors are *Error values naming the file (and the line when known).
 func LoadValues(path string) (map[string]any, error) {
@@ -43,8 +46,6 @@ func LoadValues(path string) (map[string]any, error) {
 	return parseValues(path, src)
 }
 
-var yamlValuesLineRE = regexp.MustCompile(`^yaml: (?:unmarshal errors:\n\s*)?line (\d+): (.*)$`)
-
 func parseValues(path string, src []byte) (map[string]any, error) {
 	var raw any
 	if strings.EqualFold(filepath.Ext(path), ".json") {
@@ -61,9 +62,8 @@ func parseValues(path string, src []byte) (map[string]any, error) {
 	} else {
 		var doc yaml.Node
 		if err := yaml.Unmarshal(src, &doc); err != nil {
-			if m := yamlValuesLineRE.FindStringSubmatch(err.Error()); m != nil {
-				n, _ := strconv.Atoi(m[1])
-				return nil, &Error{File: path, Line: n, Col: 1, Err: fmt.Errorf("values: %s", m[2])}
+			if n, msg, ok := values.YAMLErrorLine(err); ok {
+				return nil, &Error{File: path, Line: n, Col: 1, Err: fmt.Errorf("values: %s", msg)}
 			}
 			return nil, &Error{File: path, Err: fmt.Errorf("values: %s", strings.TrimPrefix(err.Error(), "yaml: "))}
 		}
@@ -83,7 +83,7 @@ func parseValues(path string, src []byte) (map[string]any, error) {
 				return nil, &Error{File: path, Line: k.Line, Col: k.Column, Err: fmt.Errorf("values: invalid name %q (use letters, digits and _, not starting with a digit)", k.Value)}
 			}
 		}
-		keepTimestamps(root)
+		values.KeepTimestamps(root)
 		if err := root.Decode(&raw); err != nil {
 			return nil, &Error{File: path, Line: root.Line, Col: root.Column, Err: fmt.Errorf("values: %s", strings.TrimPrefix(err.Error(), "yaml: "))}
 		}
@@ -91,7 +91,7 @@ func parseValues(path string, src []byte) (map[string]any, error) {
 	if raw == nil {
 		return map[string]any{}, nil
 	}
-	m, ok := normalizeValue(raw).(map[string]any)
+	m, ok := values.Normalize(raw).(map[string]any)
 	if !ok {
 		return nil, &Error{File: path, Line: 1, Col: 1, Err: errors.New("values: expected a map of names to values at the top level")}
 	}
@@ -106,17 +106,6 @@ func parseValues(path string, src []byte) (map[string]any, error) {
 		}
 	}
 	return m, nil
-}
-
-// keepTimestamps makes YAML dates (2024-01-02) plain strings, so that a
-// value prints as it is written rather than as a Go time.Time.
-func keepTimestamps(n *yaml.Node) {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!timestamp" {
-		n.Tag = "!!str"
-	}
-	for _, c := range n.Content {
-		keepTimestamps(c)
-	}
 }
 
 func jsonValuesError(path string, src []byte, err error) *Error {
@@ -138,39 +127,6 @@ func offsetPos(src []byte, off int) (int, int) {
 	line := 1 + bytes.Count(src[:off], []byte("\n"))
 	col := off - (bytes.LastIndexByte(src[:off], '\n') + 1) + 1
 	return line, col
-}
-
-// normalizeValue gives decoded values one shape: map[string]any for maps
-// (YAML may give map[any]any), []any for lists, int64 or float64 for JSON
-// numbers.
-func normalizeValue(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		for k, e := range v {
-			v[k] = normalizeValue(e)
-		}
-		return v
-	case map[any]any:
-		m := make(map[string]any, len(v))
-		for k, e := range v {
-			m[fmt.Sprint(k)] = normalizeValue(e)
-		}
-		return m
-	case []any:
-		for i, e := range v {
-			v[i] = normalizeValue(e)
-		}
-		return v
-	case json.Number:
-		if n, err := v.Int64(); err == nil {
-			return n
-		}
-		if f, err := v.Float64(); err == nil {
-			return f
-		}
-		return v.String()
-	}
-	return v
 }
 
 // setValues copies Options.Values into the expansion (the maps and lists

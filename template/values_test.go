@@ -23,7 +23,7 @@ func TestLoadValues(t *testing.T) {
 			file: "v.yaml",
 			src:  "build: 42\nok: false\nday: 2024-01-02\nfailed:\n  - {name: lint, url: 'https://ci/1'}\n  - name: test\nowner: {name: Ann}\n",
 			want: map[string]any{
-				"build": 42, "ok": false, "day": "2024-01-02",
+				"build": int64(42), "ok": false, "day": "2024-01-02",
 				"failed": []any{map[string]any{"name": "lint", "url": "https://ci/1"}, map[string]any{"name": "test"}},
 				"owner":  map[string]any{"name": "Ann"},
 			},

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/mailscript/mailscript/internal/values"
 )
 
 type jsonLinesDecoder struct {
@@ -89,7 +91,7 @@ func decodeJSONObject(b []byte) (map[string]any, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s, not an object", jsonKind(v))
 	}
-	return normalize(m).(map[string]any), nil
+	return values.Normalize(m).(map[string]any), nil
 }
 
 func jsonKind(v any) string {

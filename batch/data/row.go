@@ -1,7 +1,6 @@
 package data
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -52,43 +51,3 @@ func (e *Error) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
-
-// normalize gives decoded values one shape: map[string]any for maps (YAML may
-// give map[any]any), []any for lists, int64 for integers, float64 for other
-// numbers.
-func normalize(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		for k, e := range v {
-			v[k] = normalize(e)
-		}
-		return v
-	case map[any]any:
-		m := make(map[string]any, len(v))
-		for k, e := range v {
-			m[fmt.Sprint(k)] = normalize(e)
-		}
-		return m
-	case []any:
-		for i, e := range v {
-			v[i] = normalize(e)
-		}
-		return v
-	case int:
-		return int64(v)
-	case uint64:
-		if v <= 1<<63-1 {
-			return int64(v)
-		}
-		return float64(v)
-	case json.Number:
-		if n, err := v.Int64(); err == nil {
-			return n
-		}
-		if f, err := v.Float64(); err == nil {
-			return f
-		}
-		return v.String()
-	}
-	return v
-}

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
-	"strconv"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mailscript/mailscript/internal/values"
 )
 
 // yamlDecoder streams a YAML file item by item without a YAML parser for the
@@ -251,17 +251,14 @@ func indentOf(b []byte) int {
 	return i
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: (?:unmarshal errors:\n\s*)?line (\d+): (.*)$`)
-
 // decodeChunk decodes one item; start is the chunk's first line in the file.
 func (d *yamlDecoder) decodeChunk(chunk []byte, start int) (map[string]any, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(chunk, &doc); err != nil {
 		e := &Error{File: d.name, Row: d.num, Line: start, RowOnly: true}
-		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-			n, _ := strconv.Atoi(m[1])
+		if n, msg, ok := values.YAMLErrorLine(err); ok {
 			e.Line = start + n - 1
-			e.Err = fmt.Errorf("YAML: %s", m[2])
+			e.Err = fmt.Errorf("YAML: %s", msg)
 		} else {
 			e.Err = fmt.Errorf("YAML: %s", bytes.TrimPrefix([]byte(err.Error()), []byte("yaml: ")))
 		}
@@ -281,7 +278,7 @@ func (d *yamlDecoder) decodeChunk(chunk []byte, start int) (map[string]any, erro
 		return nil, &Error{File: d.name, Row: d.num, Line: node.Line + start - 1, RowOnly: true,
 			Err: fmt.Errorf("YAML: %s, not a map", yamlKind(node))}
 	}
-	keepTimestamps(node)
+	values.KeepTimestamps(node)
 	var m map[string]any
 	if err := node.Decode(&m); err != nil {
 		return nil, &Error{File: d.name, Row: d.num, Line: start, RowOnly: true, Err: fmt.Errorf("YAML: %v", err)}
@@ -289,7 +286,7 @@ func (d *yamlDecoder) decodeChunk(chunk []byte, start int) (map[string]any, erro
 	if m == nil {
 		m = map[string]any{}
 	}
-	return normalize(m).(map[string]any), nil
+	return values.Normalize(m).(map[string]any), nil
 }
 
 func yamlKind(n *yaml.Node) string {
@@ -305,15 +302,4 @@ func yamlKind(n *yaml.Node) string {
 		return "an alias"
 	}
 	return "not a map"
-}
-
-// keepTimestamps makes YAML dates (2024-01-02) plain strings, as the
-// template package does for values files.
-func keepTimestamps(n *yaml.Node) {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!timestamp" {
-		n.Tag = "!!str"
-	}
-	for _, c := range n.Content {
-		keepTimestamps(c)
-	}
 }

@@ -12,16 +12,22 @@ import (
 var renderCmd = &command{
 	name:    "render",
 	summary: "expand a template and print the raw MIME message",
-	usage: `Usage: mailscript render TEMPLATE [--var NAME=VALUE]... [-o FILE]
+	usage: `Usage: mailscript render TEMPLATE [--var NAME=VALUE]... [--values FILE]
+                       [--no-shell] [--include-root DIR] [-o FILE]
 
 Expands TEMPLATE (values, shell substitutions, dates, attachments) and prints
 the raw RFC 5322/MIME message with CRLF line endings, ready to pipe anywhere.
 Nothing is sent. Template errors are reported as FILE:LINE:COL and exit 65.
 
+For a template you do not fully trust, --no-shell refuses shell commands and
+lets the template read files (include, render, attach, inline) only under
+its own directory, or under --include-root DIR.
+
 Examples:
   mailscript render samples/hello.tmpl
   mailscript render samples/hello.tmpl --var to=bob@example.com --var to_name="Bob B."
   mailscript render samples/cron-report.tmpl -o report.eml
+  mailscript render --no-shell downloaded/offer.tmpl
 `,
 	setup: func(fs *flag.FlagSet) func(*env, []string) error {
 		var topts templateOptions
