@@ -5,7 +5,7 @@
 // the dry run, which writes each message as an .eml file); for sending it
 // writes every message with its envelope into one append-only Spool file
 // (an index of 16 bytes per row stays in memory), so that each row is
-// expanded once. Run sends, from that Spool or (streaming) with render
+// expanded once, and journals each row so spooled as "rendered". Run sends, from that Spool or (streaming) with render
 // workers that spool each row's message (in memory up to 64 KiB, a temporary
 // file beyond); a bounded number of rows in flight; Config.Connections senders
 // keep their connections open and send groups with
@@ -14,7 +14,10 @@
 // the previous group's sending (RFC 1047
 // "uncertain" rows are what a crash can leave), temporary failures are
 // retried with exponential backoff and jitter, 421 and 451 4.7.x slow the
-// batch down, and 535 stops it. docs/batch.md describes the command.
+// batch down, and 535 stops it. A message accepted for some recipients and
+// refused for others is "partial": journaled and reported with the refused
+// recipients, and a retry batch whose data is the report sends it to those
+// only. docs/batch.md describes the command.
 //
 // The foundation lives in subpackages, each with one job:
 //

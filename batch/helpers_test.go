@@ -90,6 +90,7 @@ type faultServer struct {
 	tries     map[int]int    // row → DATA attempts seen
 	rcptTries map[string]int // recipient → RCPT seen
 	total     int            // messages stored
+	stored    []stored       // every message stored, in order
 	conns     int            // connections
 	maxConns  int            // most at once
 	open      int
@@ -217,7 +218,7 @@ func (s *faultSession) Data(r io.Reader) error {
 		if drop {
 			// Stored, then the connection is lost before the reply: the
 			// client cannot know (RFC 1047).
-			f.store(row, b)
+			f.store(row, b, s.to)
 			s.c.Conn().Close()
 			return errors.New("dropped")
 		}
@@ -225,15 +226,42 @@ func (s *faultSession) Data(r io.Reader) error {
 			return err
 		}
 	}
-	f.store(row, b)
+	f.store(row, b, s.to)
 	return nil
 }
 
-func (f *faultServer) store(row int, b []byte) {
+// stored is a message the fault server stored.
+type stored struct {
+	row int
+	at  time.Time
+	to  []string // the envelope recipients
+	msg []byte
+}
+
+// messages returns the messages stored so far, in order.
+func (f *faultServer) messages() []stored {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]stored(nil), f.stored...)
+}
+
+// rcpts returns how many times each recipient was given in RCPT.
+func (f *faultServer) rcpts() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := make(map[string]int, len(f.rcptTries))
+	for k, v := range f.rcptTries {
+		m[k] = v
+	}
+	return m
+}
+
+func (f *faultServer) store(row int, b []byte, to []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.got[row]++
 	f.total++
+	f.stored = append(f.stored, stored{row: row, at: time.Now(), to: append([]string(nil), to...), msg: b})
 	if m := msgIDHeader.FindSubmatch(b); m != nil {
 		id := string(bytes.TrimSpace(m[1]))
 		if old, ok := f.ids[row]; ok && old != id {

@@ -10,11 +10,13 @@ import (
 	"hash"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/mailscript/mailscript/batch/data"
+	"github.com/mailscript/mailscript/batch/report"
 	"github.com/mailscript/mailscript/batch/selection"
 	"github.com/mailscript/mailscript/template"
 )
@@ -191,6 +193,14 @@ func (r *renderer) render(row data.Row) *rendered {
 		return it
 	}
 	it.from, it.to, it.settings = m.From, m.Recipients, m.Settings
+	if refused, ok := report.PartialRecipients(row.Values); ok {
+		// A row of an earlier report that went to some of its recipients
+		// only: this time to the refused ones only (the headers unchanged).
+		if it.to, err = retryRecipients(m.Recipients, refused); err != nil {
+			it.render, it.invalid = err, true
+			return it
+		}
+	}
 	it.spool.buf = bufPool.Get().(*bytes.Buffer)
 	w := &spoolWriter{s: &it.spool, dir: r.spoolDir}
 	if r.hash {
@@ -207,6 +217,26 @@ func (r *renderer) render(row data.Row) *rendered {
 		it.spool.hash = "sha256:" + hex.EncodeToString(w.h.Sum(nil))
 	}
 	return it
+}
+
+// retryRecipients returns the envelope recipients of a row that an earlier
+// report marks partial: the recipients refused then (as the message names
+// them), and none of those that accepted it.
+func retryRecipients(to, refused []string) ([]string, error) {
+	if len(refused) == 0 {
+		return nil, fmt.Errorf("the report marks the row %s but lists no refused recipients (%srefused)", report.Partial, report.Prefix)
+	}
+	out := make([]string, 0, len(refused))
+	for _, a := range refused {
+		i := slices.IndexFunc(to, func(b string) bool { return strings.EqualFold(a, b) })
+		if i < 0 {
+			return nil, fmt.Errorf("the report marks the row %s, refused for %s, but %s is not a recipient of the message (the template or the data changed?)", report.Partial, a, a)
+		}
+		if !slices.Contains(out, to[i]) {
+			out = append(out, to[i])
+		}
+	}
+	return out, nil
 }
 
 // checkEnvelope checks what SMTP will need: a sender and at least one

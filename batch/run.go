@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,9 +101,13 @@ type RowResult struct {
 	Reply      string
 	QueueID    string
 	Error      string // what went wrong when it is not an SMTP reply; refused recipients of a sent row
-	Attempts   int
-	First      time.Time
-	Last       time.Time
+	// Refused are the recipients refused while the message went to the
+	// others (Status Sent): the row is partly delivered, "partial" in the
+	// report.
+	Refused  []journal.Refusal
+	Attempts int
+	First    time.Time
+	Last     time.Time
 }
 
 // Progress holds the live counts of a batch; every field is safe to read
@@ -110,7 +115,7 @@ type RowResult struct {
 type Progress struct {
 	Rows      atomic.Int64 // rows read (selected)
 	Sent      atomic.Int64 // accepted in this run
-	Earlier   atomic.Int64 // skipped: done (sent, failed or left uncertain) by an earlier run
+	Earlier   atomic.Int64 // skipped: done (sent, partly sent, failed or left uncertain) by an earlier run
 	Failed    atomic.Int64 // permanent failures (5xx), invalid rows included
 	Invalid   atomic.Int64 // data, template or address errors
 	Partial   atomic.Int64 // sent, but some recipients refused
@@ -125,10 +130,12 @@ type Progress struct {
 // Summary is the end state of a batch.
 type Summary struct {
 	Rows, Sent, Earlier, Failed, Invalid, Partial, Deferred, Uncertain, Unsent, Throttled int
-	// EarlierSent, EarlierFailed and EarlierUncertain split Earlier.
-	EarlierSent, EarlierFailed, EarlierUncertain int
-	Bytes                                        int64
-	Elapsed                                      time.Duration
+	// EarlierSent, EarlierFailed and EarlierUncertain split Earlier;
+	// EarlierPartial counts the rows of EarlierSent that went to some of
+	// their recipients only.
+	EarlierSent, EarlierFailed, EarlierUncertain, EarlierPartial int
+	Bytes                                                        int64
+	Elapsed                                                      time.Duration
 	// Stopped is why the batch stopped before its end (nil when it
 	// finished): a *transport.Error with AuthFailed(), a server that
 	// never answered, a journal that cannot be written, ctx's end.
@@ -139,7 +146,7 @@ type Summary struct {
 // earlier one), to every recipient.
 func (s *Summary) Delivered() bool {
 	return s.Stopped == nil && s.Failed == 0 && s.Partial == 0 && s.Deferred == 0 && s.Uncertain == 0 &&
-		s.Unsent == 0 && s.EarlierFailed == 0 && s.EarlierUncertain == 0
+		s.Unsent == 0 && s.EarlierFailed == 0 && s.EarlierUncertain == 0 && s.EarlierPartial == 0
 }
 
 // item is a row on its way: rendered, sent, maybe retried.
@@ -167,7 +174,7 @@ type run struct {
 	pending  sync.WaitGroup
 	slots    *slots       // bounds the rows in flight: flat memory
 	fin      sync.Mutex   // serialises journal outcome records, the report and OnRow
-	earlier  [3]int       // sent, failed, uncertain skipped from the journal
+	earlier  [4]int       // sent, failed, uncertain, partial (of sent) skipped from the journal
 	dialed   atomic.Bool  // a connection succeeded once
 	first    atomic.Bool  // the transcript was handed to a connection
 	jerr     atomic.Value // the first journal error
@@ -343,7 +350,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		Rows: int(p.Rows.Load()), Sent: int(p.Sent.Load()), Earlier: int(p.Earlier.Load()), Failed: int(p.Failed.Load()),
 		Invalid: int(p.Invalid.Load()), Partial: int(p.Partial.Load()), Deferred: int(p.Deferred.Load()),
 		Uncertain: int(p.Uncertain.Load()), Unsent: int(p.Unsent.Load()), Throttled: int(p.Throttled.Load()),
-		EarlierSent: b.earlier[0], EarlierFailed: b.earlier[1], EarlierUncertain: b.earlier[2],
+		EarlierSent: b.earlier[0], EarlierFailed: b.earlier[1], EarlierUncertain: b.earlier[2], EarlierPartial: b.earlier[3],
 		Bytes: p.Bytes.Load(), Elapsed: time.Since(start),
 	}
 	err := readErr
@@ -404,7 +411,9 @@ func (b *run) fail(err error) {
 }
 
 // skip reports whether the journal says a row needs nothing more, and
-// records it so.
+// records it so. With a report, the row's outcome is read back from the
+// journal (its last record: reply, codes, queue id, refused recipients) and
+// its recipients from the spool.
 func (b *run) skip(row data.Row) bool {
 	j := b.cfg.Journal
 	if j == nil {
@@ -418,20 +427,60 @@ func (b *run) skip(row data.Row) bool {
 		return false
 	}
 	b.prog.Earlier.Add(1)
+	key, _ := selection.Key(row, b.cfg.KeyColumn)
+	res := RowResult{Row: row.Num, Key: key, Status: st, Earlier: true, Attempts: j.Attempts(row.Num),
+		Reply: "recorded by an earlier run (journal " + j.Path() + ")"}
+	if b.cfg.Report != nil {
+		b.earlierDetails(&res, row.Num)
+	}
 	b.fin.Lock()
 	defer b.fin.Unlock()
 	switch st {
 	case journal.Sent, journal.Skipped:
 		b.earlier[0]++
+		if st == journal.Sent && j.Partial(row.Num) {
+			b.earlier[3]++
+		}
 	case journal.Failed:
 		b.earlier[1]++
 	case journal.Uncertain:
 		b.earlier[2]++
 	}
-	key, _ := selection.Key(row, b.cfg.KeyColumn)
-	b.outcome(RowResult{Row: row.Num, Key: key, Status: st, Earlier: true, Attempts: j.Attempts(row.Num),
-		Reply: "recorded by an earlier run (journal " + j.Path() + ")"}, row.Values)
+	b.outcome(res, row.Values)
 	return true
+}
+
+// earlierDetails fills in the outcome of a row an earlier run finished from
+// its last record in the journal (Journal.LastRecord: nothing kept in
+// memory but the record's position), and its recipients from the spool.
+// A record that cannot be read leaves the generic reply.
+func (b *run) earlierDetails(res *RowResult, num int) {
+	if sp := b.cfg.Spool; sp != nil {
+		if it, err := sp.lookup(num); err == nil && it != nil && it.key == res.Key {
+			res.Recipients = it.to
+		}
+	}
+	rec, err := b.cfg.Journal.LastRecord(num)
+	if err != nil {
+		res.Error = err.Error()
+		return
+	}
+	if rec == nil {
+		return
+	}
+	note := res.Reply
+	res.Code, res.Enhanced, res.Reply, res.QueueID, res.Refused = rec.Code, rec.Enhanced, rec.Reply, rec.QueueID, rec.Refused
+	res.Last = rec.Time
+	if res.Recipients == nil {
+		res.Recipients = rec.Recipients
+	}
+	var errs []string
+	for _, e := range []string{rec.Error, refusedText(rec.Refused), note} {
+		if e != "" {
+			errs = append(errs, e)
+		}
+	}
+	res.Error = strings.Join(errs, "; ")
 }
 
 // dispatch hands a rendered row to the senders, or fails it.
@@ -458,7 +507,7 @@ func (b *run) finish(it *item, res RowResult, rec *journal.Record) {
 	case journal.Sent:
 		p.Sent.Add(1)
 		p.Bytes.Add(it.spool.size)
-		if res.Error != "" {
+		if len(res.Refused) > 0 {
 			p.Partial.Add(1)
 		}
 	case journal.Failed:
@@ -499,6 +548,9 @@ func (b *run) outcome(res RowResult, values map[string]any) {
 		e := report.Entry{Row: res.Row, Recipients: res.Recipients, Status: res.Status, Code: res.Code,
 			Enhanced: res.Enhanced, Reply: res.Reply, QueueID: res.QueueID, Attempts: res.Attempts,
 			FirstAttempt: res.First, LastAttempt: res.Last, Values: values}
+		for _, f := range res.Refused {
+			e.Refused = append(e.Refused, f.Rcpt)
+		}
 		if e.Reply == "" {
 			e.Reply = res.Error
 		} else if res.Error != "" {

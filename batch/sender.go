@@ -360,14 +360,15 @@ func (s *sender) outcome(it *item, o transport.Outcome, before int) (broken bool
 	if o.Err == nil {
 		it.tries++
 		res.Status = journal.Sent
-		if refused := o.Result.Refused(); len(refused) > 0 {
-			var parts []string
-			for _, rr := range refused {
-				parts = append(parts, rr.Addr+": "+rr.Reply.String())
+		for _, rr := range o.Result.Refused() {
+			f := journal.Refusal{Rcpt: rr.Addr}
+			if rr.Reply != nil {
+				f.Code, f.Enhanced, f.Reply = rr.Reply.Code, rr.Reply.Enhanced, rr.Reply.Text
 			}
-			res.Error = "refused: " + strings.Join(parts, "; ")
+			res.Refused = append(res.Refused, f)
 		}
-		rec.State, rec.Code, rec.Enhanced, rec.Reply, rec.QueueID, rec.Error = journal.Sent, res.Code, res.Enhanced, res.Reply, res.QueueID, res.Error
+		res.Error = refusedText(res.Refused)
+		rec.State, rec.Code, rec.Enhanced, rec.Reply, rec.QueueID, rec.Refused = journal.Sent, res.Code, res.Enhanced, res.Reply, res.QueueID, res.Refused
 		b.finish(it, res, &rec)
 		return false
 	}
@@ -498,4 +499,23 @@ func (s *sender) stopped(it *item, o transport.Outcome, te *transport.Error, res
 	b.fin.Unlock()
 	b.unsent(it)
 	return true
+}
+
+// refusedText describes the recipients refused while the message went to
+// the others: "refused: b@x: 550 5.1.1 no such user; c@x: ..." ("" for
+// none).
+func refusedText(refused []journal.Refusal) string {
+	if len(refused) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("refused: ")
+	for i, f := range refused {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		r := transport.Reply{Code: f.Code, Enhanced: f.Enhanced, Text: f.Reply}
+		b.WriteString(f.Rcpt + ": " + r.String())
+	}
+	return b.String()
 }

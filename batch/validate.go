@@ -42,6 +42,13 @@ type RenderConfig struct {
 	// RunID and MessageID must then be the ones Run will use: the
 	// journal's.
 	Spool *Spool
+	// Journal, when set (the check pass before sending), gets a
+	// "rendered" record for every valid row (key, recipients, SHA-256,
+	// Message-ID) once it is spooled, without an fsync of its own: it
+	// becomes durable with the first group's or at Close. A row the
+	// journal already holds in a later state (resumed: sent, deferred,
+	// uncertain...) keeps it and gets no record.
+	Journal *journal.Journal
 }
 
 // validateBatch is the number of rows handed to a render worker at once.
@@ -100,6 +107,9 @@ func Validate(ctx context.Context, cfg RenderConfig) (*ValidateResult, error) {
 	if cfg.Spool != nil {
 		r.hash = true // for the journal's "sending" records
 		r.spoolDir = filepath.Dir(cfg.Spool.f.Name())
+	}
+	if cfg.Journal != nil {
+		r.hash = true
 	}
 
 	// Rows go to the workers in batches: one channel hand-off and one
@@ -188,6 +198,11 @@ func Validate(ctx context.Context, cfg RenderConfig) (*ValidateResult, error) {
 						cancel(err)
 					}
 				}
+				if cfg.Journal != nil {
+					if err := journalRendered(cfg.Journal, done); err != nil {
+						cancel(err)
+					}
+				}
 				for i, it := range done {
 					it.spool.release()
 					done[i] = nil
@@ -241,6 +256,25 @@ func Validate(ctx context.Context, cfg RenderConfig) (*ValidateResult, error) {
 	res.Settings = settings
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// journalRendered appends a "rendered" record for each valid row of done
+// that the journal holds in no later state.
+func journalRendered(j *journal.Journal, done []*rendered) error {
+	for _, it := range done {
+		if it.render != nil {
+			continue
+		}
+		if st := j.State(it.row.Num); st != journal.None && st != journal.Rendered {
+			continue
+		}
+		err := j.Append(journal.Record{Row: it.row.Num, Key: it.key, Recipients: it.to, State: journal.Rendered,
+			Hash: it.spool.hash, MessageID: it.msgID})
+		if err != nil {
+			return err // "journal: ..."
+		}
+	}
+	return nil
 }
 
 func must(r io.ReadSeeker, err error) io.Reader {

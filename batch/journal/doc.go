@@ -7,7 +7,10 @@
 // The first line is a [Header]: the journal version, a run id, and the paths
 // and SHA-256 digests of the template and the data file. Every other line is a
 // [Record] of one row: rendered → sending → sent, deferred, failed or
-// uncertain (or skipped).
+// uncertain (or skipped). A "sent" record with [Record.Refused] is a message
+// the server accepted for some of its recipients only. "rendered" records are
+// appended by the check pass without an fsync of their own: they become
+// durable with the next Flush.
 //
 // # Durability and group commit
 //
@@ -24,15 +27,19 @@
 //     round of pipelined messages.
 //
 // A row whose last durable record is "sending" may or may not have been
-// accepted by the server (RFC 1047): on replay it is reported [Uncertain], and
-// its Message-ID is kept so that a re-send carries the same one and the
+// accepted by the server (RFC 1047): on replay it is [Uncertain] — [Open]
+// appends an "uncertain" record saying so ([FoundAtResume]) — and its
+// Message-ID is kept so that a re-send carries the same one and the
 // duplicate can be recognised.
 //
 // # Resume
 //
-// [Open] replays a journal into a compact table — two bytes per row plus a
-// small map for the rows in flight — so a journal of a million rows needs a
-// few MiB. A last line torn by a crash is ignored with a warning (and cut off
+// [Open] replays a journal into a compact table — two bytes per row, a bit
+// per row for the partly sent ones, plus a small map for the rows in flight —
+// so a journal of a million rows needs a few MiB. With
+// [OpenOptions.Positions] it also keeps where each row's last record lies (4
+// bytes per row), so that [Journal.LastRecord] reads back the reply of a row
+// an earlier run finished, for a report. A last line torn by a crash is ignored with a warning (and cut off
 // before new records are appended); a bad line elsewhere is a
 // [*CorruptError]. When the template or the data changed since the journal was
 // started, Open fails with a [*MismatchError] unless [OpenOptions.Force] is

@@ -41,6 +41,22 @@ func appendRecord(b []byte, r *Record) []byte {
 	b = appendField(b, `,"reply":`, r.Reply)
 	b = appendField(b, `,"queue_id":`, r.QueueID)
 	b = appendField(b, `,"error":`, r.Error)
+	if len(r.Refused) > 0 {
+		b = append(b, `,"refused":[`...)
+		for i, f := range r.Refused {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(append(b, `{"rcpt":`...), f.Rcpt)
+			if f.Code != 0 {
+				b = strconv.AppendInt(append(b, `,"code":`...), int64(f.Code), 10)
+			}
+			b = appendField(b, `,"enhanced":`, f.Enhanced)
+			b = appendField(b, `,"reply":`, f.Reply)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
 	return append(b, "}\n"...)
 }
 

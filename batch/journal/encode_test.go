@@ -13,6 +13,8 @@ func TestAppendRecordMatchesEncodingJSON(t *testing.T) {
 			State: Failed, Hash: "sha256:ab", MessageID: "<1@x>", Attempt: 3, Code: 550, Enhanced: "5.1.1",
 			Reply: "line1\nline2\r\t\b\f \u2028\u2029 bad\xff\xfe utf8 😀", QueueID: "Q", Error: "e"},
 		{Row: 5, Recipients: []string{}, State: Uncertain},
+		{Row: 6, State: Sent, Code: 250, Refused: []Refusal{{Rcpt: "b@x", Code: 550, Enhanced: "5.1.1", Reply: "no such\nuser \"b\""}, {Rcpt: "c@x"}}},
+		{Row: 7, State: Sent, Refused: []Refusal{}},
 	}
 	for _, r := range recs {
 		want, err := marshal(&r)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -37,6 +38,8 @@ type Journal struct {
 	noSync bool
 	warn   []string
 	ro     bool
+	found  []int      // rows Open found left sending
+	pos    *positions // each row's last record at Open (OpenOptions.Positions)
 
 	mu       sync.Mutex
 	cond     sync.Cond
@@ -263,6 +266,73 @@ func (j *Journal) Attempts(row int) int {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.table.Attempts(row)
+}
+
+// Partial reports whether a row was sent with some recipients refused (its
+// last record is "sent" with Refused).
+func (j *Journal) Partial(row int) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.table.Partial(row)
+}
+
+// Partials returns the number of rows for which Partial is true.
+func (j *Journal) Partials() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.table.Partials()
+}
+
+// FoundUncertain returns the rows that Open found left "sending" (the run
+// stopped between their final dot and the reply) and recorded as uncertain.
+func (j *Journal) FoundUncertain() []int { return j.found }
+
+// LastRecord reads back the last record a row had when the journal was
+// opened (with OpenOptions.Positions; for a row found left "sending", the
+// "uncertain" record Open appended). It returns nil when the row had no
+// record or positions were not kept.
+func (j *Journal) LastRecord(row int) (*Record, error) {
+	if j.pos == nil {
+		return nil, nil
+	}
+	off, ok := j.pos.get(row)
+	if !ok {
+		return nil, nil
+	}
+	line, err := readLine(j.f, off)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %s: reading the record of row %d: %w", j.path, row, err)
+	}
+	var r Record
+	if err := json.Unmarshal(line, &r); err != nil {
+		return nil, fmt.Errorf("journal: %s: the record of row %d at offset %d: %w", j.path, row, off, err)
+	}
+	if r.Row != row {
+		return nil, fmt.Errorf("journal: %s: the record at offset %d is of row %d, not %d", j.path, off, r.Row, row)
+	}
+	return &r, nil
+}
+
+// readLine reads the line that starts at off.
+func readLine(f io.ReaderAt, off int64) ([]byte, error) {
+	buf := make([]byte, 0, 1024)
+	chunk := make([]byte, 1024)
+	for {
+		n, err := f.ReadAt(chunk, off+int64(len(buf)))
+		if i := bytes.IndexByte(chunk[:n], '\n'); i >= 0 {
+			return append(buf, chunk[:i]...), nil
+		}
+		buf = append(buf, chunk[:n]...)
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		if len(chunk) < 64<<10 {
+			chunk = make([]byte, 2*len(chunk))
+		}
+	}
 }
 
 // Counts returns the number of rows in each state.

@@ -387,3 +387,171 @@ func BenchmarkAppendNoSync(b *testing.B) {
 		j.Append(Record{Row: i%MaxRow + 1, State: Sent, Attempt: 1, Code: 250, QueueID: "4Xyz1234"})
 	}
 }
+
+// TestOpenRecordsRowsLeftSending opens a journal that ends in "sending"
+// records (a run killed between the final dots and their replies): Open
+// appends a durable "uncertain" record for each with the reason and the
+// Message-ID, lists them, and a second Open finds nothing more to settle.
+func TestOpenRecordsRowsLeftSending(t *testing.T) {
+	p := write(t, hdr,
+		rec(1, "rendered", `,"message_id":"<1@x>"`),
+		rec(1, "sending", `,"message_id":"<1@x>","attempt":1`), rec(1, "sent", `,"attempt":1,"code":250`),
+		rec(2, "rendered", `,"message_id":"<2@x>"`),
+		rec(3, "sending", `,"message_id":"<3@x>","attempt":2`),
+		rec(4, "sending", `,"message_id":"<4@x>","attempt":1`),
+	)
+	tests := []struct {
+		name     string
+		opts     OpenOptions
+		found    []int
+		appended int // uncertain records in the file afterwards
+	}{
+		{"read-only changes nothing", OpenOptions{ReadOnly: true}, []int{3, 4}, 0},
+		{"first open records them", OpenOptions{Now: clock()}, []int{3, 4}, 2},
+		{"second open has nothing to do", OpenOptions{}, nil, 2},
+	}
+	for _, tt := range tests {
+		j, err := Open(p, tt.opts)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := j.FoundUncertain(); fmt.Sprint(got) != fmt.Sprint(tt.found) {
+			t.Errorf("%s: FoundUncertain = %v, want %v", tt.name, got, tt.found)
+		}
+		for row, want := range map[int]State{1: Sent, 2: Rendered, 3: Uncertain, 4: Uncertain} {
+			if got := j.State(row); got != want {
+				t.Errorf("%s: row %d is %v, want %v", tt.name, row, got, want)
+			}
+		}
+		if j.MessageID(3) != "<3@x>" || j.Attempts(3) != 2 {
+			t.Errorf("%s: row 3 lost its Message-ID or attempts: %q %d", tt.name, j.MessageID(3), j.Attempts(3))
+		}
+		j.Close()
+		b, _ := os.ReadFile(p)
+		if got := strings.Count(string(b), `"state":"uncertain"`); got != tt.appended {
+			t.Errorf("%s: %d uncertain records in the file, want %d", tt.name, got, tt.appended)
+		}
+	}
+	b, _ := os.ReadFile(p)
+	want := `{"time":"2025-01-02T03:04:05Z","row":3,"state":"uncertain","message_id":"<3@x>","attempt":2,"error":"` + FoundAtResume + `"}`
+	if !strings.Contains(string(b), want+"\n") {
+		t.Errorf("journal lacks\n%s\n:\n%s", want, b)
+	}
+}
+
+// TestPartialRows checks the bit kept for rows sent with refused recipients:
+// set by a "sent" record with Refused, cleared by any later record, kept
+// across a replay.
+func TestPartialRows(t *testing.T) {
+	j, p := create(t, Options{NoSync: true})
+	refused := []Refusal{{Rcpt: "b@x", Code: 550, Enhanced: "5.1.1", Reply: "no such user"}}
+	steps := []struct {
+		r        Record
+		partials int
+	}{
+		{Record{Row: 1, State: Sent, Refused: refused}, 1},
+		{Record{Row: 200, State: Sent, Refused: refused}, 2},
+		{Record{Row: 3, State: Sent}, 2},
+		{Record{Row: 200, State: Sending}, 1},
+		{Record{Row: 200, State: Sent}, 1},
+		{Record{Row: 5000, State: Failed}, 1},
+	}
+	for i, s := range steps {
+		if err := j.Append(s.r); err != nil {
+			t.Fatal(err)
+		}
+		if got := j.Partials(); got != s.partials {
+			t.Errorf("step %d: %d partial rows, want %d", i, got, s.partials)
+		}
+	}
+	check := func(j *Journal, when string) {
+		for row, want := range map[int]bool{0: false, 1: true, 2: false, 3: false, 200: false, 5000: false, 99999: false} {
+			if got := j.Partial(row); got != want {
+				t.Errorf("%s: Partial(%d) = %v", when, row, got)
+			}
+		}
+	}
+	check(j, "appended")
+	j.Close()
+	j, err := Open(p, OpenOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	check(j, "replayed")
+	if j.State(1) != Sent || j.Partials() != 1 {
+		t.Errorf("replayed: row 1 %v, %d partial", j.State(1), j.Partials())
+	}
+}
+
+// TestLastRecord reads back each row's last record as Open found it, the
+// "uncertain" one Open appended for a row left sending included; records
+// appended after Open are not "last" for it, and without Positions there is
+// nothing to read.
+func TestLastRecord(t *testing.T) {
+	long := strings.Repeat("x", 5000) // a line longer than one read
+	p := write(t, hdr,
+		rec(1, "sending", `,"message_id":"<1@x>","attempt":1`),
+		rec(1, "sent", `,"attempt":1,"code":250,"enhanced":"2.0.0","reply":"Ok: queued as Q1","queue_id":"Q1","refused":[{"rcpt":"b@x","code":550,"enhanced":"5.1.1","reply":"no"}]`),
+		rec(2, "failed", `,"attempt":1,"code":550,"enhanced":"5.7.1","reply":"`+long+`"`),
+		rec(3, "sending", `,"message_id":"<3@x>","attempt":1`),
+	)
+	j, err := Open(p, OpenOptions{Positions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Commit(Record{Row: 4, State: Sent}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		row  int
+		want *Record
+	}{
+		{1, &Record{Row: 1, State: Sent, Attempt: 1, Code: 250, Enhanced: "2.0.0", Reply: "Ok: queued as Q1", QueueID: "Q1",
+			Refused: []Refusal{{Rcpt: "b@x", Code: 550, Enhanced: "5.1.1", Reply: "no"}}}},
+		{2, &Record{Row: 2, State: Failed, Attempt: 1, Code: 550, Enhanced: "5.7.1", Reply: long}},
+		{3, &Record{Row: 3, State: Uncertain, MessageID: "<3@x>", Attempt: 1, Error: FoundAtResume}},
+		{4, nil},
+		{5, nil},
+	}
+	for _, tt := range tests {
+		got, err := j.LastRecord(tt.row)
+		if err != nil {
+			t.Fatalf("row %d: %v", tt.row, err)
+		}
+		if got != nil {
+			got.Time = time.Time{}
+		}
+		if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", tt.want) {
+			t.Errorf("row %d:\n got %+v\nwant %+v", tt.row, got, tt.want)
+		}
+	}
+	j.Close()
+	j, err = Open(p, OpenOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if r, err := j.LastRecord(1); r != nil || err != nil {
+		t.Errorf("without Positions: %+v, %v", r, err)
+	}
+}
+
+func TestPositionsBeyond4GiB(t *testing.T) {
+	var p positions
+	for _, tt := range []struct {
+		row int
+		off int64
+	}{{1, 0}, {2, 1 << 32}, {3, 1<<32 - 2}, {2, 7}, {5, 1 << 40}, {6, 1<<32 - 1}} {
+		p.set(tt.row, tt.off)
+		if got, ok := p.get(tt.row); !ok || got != tt.off {
+			t.Errorf("set(%d, %d): get = %d, %v", tt.row, tt.off, got, ok)
+		}
+	}
+	if _, ok := p.get(4); ok {
+		t.Error("row 4 has a position")
+	}
+	if len(p.far) != 2 {
+		t.Errorf("%d rows in far, want 2 (rows 5 and 6)", len(p.far))
+	}
+}

@@ -60,15 +60,27 @@ type OpenOptions struct {
 	Force bool
 	// ReadOnly replays without locking or modifying the file; Append fails.
 	ReadOnly bool
+	// Positions keeps where each row's last record lies in the file (4 bytes
+	// per row: 4 MiB for a million rows), so that LastRecord can read it
+	// back: the reply, codes and queue id of the rows an earlier run
+	// finished, for a report.
+	Positions bool
 	// Now and NoSync are as in Options.
 	Now    func() time.Time
 	NoSync bool
 }
 
+// FoundAtResume is the Error of the "uncertain" record Open appends for a row
+// left "sending".
+const FoundAtResume = "connection lost after the final dot (RFC 1047): found at resume, the run that sent it stopped before the server's reply was recorded; the server may have the message"
+
 // Open replays the journal at path to resume a batch. A torn last line is
-// ignored with a warning and, unless ReadOnly, cut off. Rows left Sending are
-// Uncertain. Errors: *os.PathError, ErrLocked, ErrNoHeader, *CorruptError,
-// *MismatchError.
+// ignored with a warning and, unless ReadOnly, cut off. Rows left Sending
+// (the run stopped between the final dot and the reply) are Uncertain:
+// unless ReadOnly, Open appends an "uncertain" record for each, with the
+// error FoundAtResume and the Message-ID kept, and makes them durable;
+// FoundUncertain lists them. Errors: *os.PathError, ErrLocked, ErrNoHeader,
+// *CorruptError, *MismatchError.
 func Open(path string, opts OpenOptions) (*Journal, error) {
 	flag := os.O_RDWR | os.O_APPEND
 	if opts.ReadOnly {
@@ -92,7 +104,7 @@ func Open(path string, opts OpenOptions) (*Journal, error) {
 		f.Close()
 		return nil, err
 	}
-	rep, err := Replay(f, path)
+	rep, err := replay(f, path, opts.Positions)
 	if err != nil {
 		return fail(err)
 	}
@@ -122,7 +134,37 @@ func Open(path string, opts OpenOptions) (*Journal, error) {
 	j := newJournal(path, f, unlock, h, rep.Table, Options{Now: opts.Now, NoSync: opts.NoSync})
 	j.warn = warn
 	j.ro = opts.ReadOnly
+	j.found = rep.Settled
+	j.pos = rep.positions
+	if !opts.ReadOnly && len(rep.Settled) > 0 {
+		if err := j.settle(rep.ValidSize); err != nil {
+			return fail(fmt.Errorf("journal: %s: recording the rows left sending as uncertain: %w", path, err))
+		}
+	}
 	return j, nil
+}
+
+// settle appends, and makes durable, an "uncertain" record for every row
+// that the replay found left "sending"; the file is size bytes long.
+func (j *Journal) settle(size int64) error {
+	var buf []byte
+	now := j.now().UTC()
+	for _, row := range j.found {
+		r := Record{Time: now, Row: row, State: Uncertain, MessageID: j.table.MessageID(row),
+			Attempt: j.table.Attempts(row), Error: FoundAtResume}
+		if j.pos != nil {
+			j.pos.set(row, size+int64(len(buf)))
+		}
+		buf = appendRecord(buf, &r)
+		j.table.Apply(&r)
+	}
+	if _, err := j.f.Write(buf); err != nil {
+		return err
+	}
+	if j.noSync {
+		return nil
+	}
+	return j.f.Sync()
 }
 
 func check(what, path, recorded, current string) error {
@@ -136,17 +178,27 @@ func check(what, path, recorded, current string) error {
 type Replayed struct {
 	Header    Header
 	Table     *Table   // rows left Sending are Uncertain
+	Settled   []int    // the rows left Sending, in order
 	Records   int      // records read, the header not included
 	Torn      bool     // the last line was torn and ignored
 	ValidSize int64    // the size of the journal without the torn line
 	Warnings  []string // e.g. the torn line
+
+	positions *positions // each row's last record (OpenOptions.Positions)
 }
 
 // Replay reads a journal from r (name is for errors) into a Table. It reads
 // line by line, holding one line at a time.
 func Replay(r io.Reader, name string) (*Replayed, error) {
+	return replay(r, name, false)
+}
+
+func replay(r io.Reader, name string, keepPositions bool) (*Replayed, error) {
 	br := bufio.NewReaderSize(r, 256<<10)
 	rep := &Replayed{Table: NewTable()}
+	if keepPositions {
+		rep.positions = &positions{}
+	}
 	var long []byte
 	lineNo := 0
 	var off int64
@@ -173,6 +225,9 @@ func Replay(r io.Reader, name string) (*Replayed, error) {
 			if r != nil {
 				rep.Table.Apply(r)
 				rep.Records++
+				if rep.positions != nil {
+					rep.positions.set(r.Row, off)
+				}
 			}
 			off += int64(len(line))
 			continue
@@ -195,7 +250,7 @@ func Replay(r io.Reader, name string) (*Replayed, error) {
 		return nil, ErrNoHeader
 	}
 	rep.ValidSize = off
-	rep.Table.settle()
+	rep.Settled = rep.Table.settle()
 	return rep, nil
 }
 
@@ -225,15 +280,16 @@ func (rep *Replayed) parse(line []byte, lineNo int) (*Record, error) {
 	// Only the fields the table keeps are decoded: the rest are skipped
 	// without allocating.
 	var lean struct {
-		Row       int    `json:"row"`
-		State     State  `json:"state"`
-		MessageID string `json:"message_id"`
-		Attempt   int    `json:"attempt"`
+		Row       int       `json:"row"`
+		State     State     `json:"state"`
+		MessageID string    `json:"message_id"`
+		Attempt   int       `json:"attempt"`
+		Refused   []Refusal `json:"refused"` // rare: partly delivered rows
 	}
 	if err := json.Unmarshal(line, &lean); err != nil {
 		return nil, err
 	}
-	r := &Record{Row: lean.Row, State: lean.State, MessageID: lean.MessageID, Attempt: lean.Attempt}
+	r := &Record{Row: lean.Row, State: lean.State, MessageID: lean.MessageID, Attempt: lean.Attempt, Refused: lean.Refused}
 	if err := r.validate(); err != nil {
 		return nil, err
 	}

@@ -92,6 +92,19 @@ type Record struct {
 	Reply      string    `json:"reply,omitempty"`      // the reply text
 	QueueID    string    `json:"queue_id,omitempty"`   // the server's queue id, parsed from the reply to the final "."
 	Error      string    `json:"error,omitempty"`      // a failure that is not an SMTP reply (template, data, network)
+	// Refused, on a "sent" record, lists the recipients the server refused
+	// while it accepted the message for the others: the row is partly
+	// delivered ("partial" in the report).
+	Refused []Refusal `json:"refused,omitempty"`
+}
+
+// Refusal is one recipient the server refused (at RCPT, or over LMTP after
+// the final ".") while it accepted the message for other recipients.
+type Refusal struct {
+	Rcpt     string `json:"rcpt"`               // the envelope recipient
+	Code     int    `json:"code,omitempty"`     // the reply code, e.g. 550
+	Enhanced string `json:"enhanced,omitempty"` // the enhanced status code, e.g. "5.1.1"
+	Reply    string `json:"reply,omitempty"`    // the reply text
 }
 
 // MaxRow is the largest row number a journal accepts (the table of states

@@ -6,12 +6,16 @@ import (
 )
 
 // Table is the compact state of every row of a journal: one byte of state and
-// one of attempts per row number, and the Message-IDs of the rows in flight
-// (sending, uncertain, deferred) in one byte arena. A million rows take about
-// 2 MiB. A Table is not safe for concurrent use; a Journal guards its own.
+// one of attempts per row number, one bit for a row sent with some
+// recipients refused (allocated when the first one is recorded), and the
+// Message-IDs of the rows in flight (sending, uncertain, deferred) in one
+// byte arena. A million rows take about 2 MiB. A Table is not safe for
+// concurrent use; a Journal guards its own.
 type Table struct {
 	states   []State
 	attempts []uint8
+	partial  []uint64         // a bit per row: "sent" with Refused recipients
+	partials int              // rows with that bit
 	ids      map[int32]uint32 // row → offset in arena of uvarint length + Message-ID
 	arena    []byte
 	garbage  int
@@ -42,6 +46,7 @@ func (t *Table) Apply(r *Record) {
 	if r.Attempt > int(t.attempts[r.Row]) {
 		t.attempts[r.Row] = uint8(min(r.Attempt, 255))
 	}
+	t.setPartial(r.Row, r.State == Sent && len(r.Refused) > 0)
 	switch {
 	case !inFlight(r.State):
 		t.dropID(r.Row)
@@ -60,6 +65,35 @@ func (t *Table) Apply(r *Record) {
 		t.arena = append(t.arena, r.MessageID...)
 	}
 }
+
+// setPartial sets or clears a row's partial bit.
+func (t *Table) setPartial(row int, p bool) {
+	w, bit := row/64, uint64(1)<<(row%64)
+	if w >= len(t.partial) {
+		if !p {
+			return
+		}
+		t.partial = append(t.partial, make([]uint64, max(w+1, len(t.states)/64+1)-len(t.partial))...)
+	}
+	switch was := t.partial[w]&bit != 0; {
+	case p && !was:
+		t.partial[w] |= bit
+		t.partials++
+	case !p && was:
+		t.partial[w] &^= bit
+		t.partials--
+	}
+}
+
+// Partial reports whether a row's last record is "sent" with refused
+// recipients: the message went to some of its recipients only.
+func (t *Table) Partial(row int) bool {
+	w := row / 64
+	return row >= 0 && w < len(t.partial) && t.partial[w]&(1<<(row%64)) != 0
+}
+
+// Partials returns the number of rows for which Partial is true.
+func (t *Table) Partials() int { return t.partials }
 
 func (t *Table) dropID(row int) {
 	off, ok := t.ids[int32(row)]
@@ -86,15 +120,18 @@ func (t *Table) compact() {
 }
 
 // settle turns the rows left in Sending into Uncertain: after a replay,
-// nobody is sending them any more.
-func (t *Table) settle() {
+// nobody is sending them any more. It returns those rows in order.
+func (t *Table) settle() []int {
+	var rows []int
 	for row, s := range t.states {
 		if s == Sending {
 			t.states[row] = Uncertain
 			t.counts[Sending]--
 			t.counts[Uncertain]++
+			rows = append(rows, row)
 		}
 	}
+	return rows
 }
 
 // State returns the state of a row (None when it has no record).
@@ -148,4 +185,43 @@ func (c Counts) Total() int {
 		n += v
 	}
 	return n
+}
+
+// positions maps a row to the offset of its last record in the journal file,
+// as Replay read it: 4 bytes per row, and a map for the rare rows whose
+// record lies beyond 4 GiB.
+type positions struct {
+	near []uint32 // offset+1; 0 = no record, or in far
+	far  map[int32]int64
+}
+
+func (p *positions) set(row int, off int64) {
+	if row >= len(p.near) {
+		n := min(max(row+1, 2*len(p.near), 1024), MaxRow+1)
+		p.near = append(p.near, make([]uint32, n-len(p.near))...)
+	}
+	if off < math.MaxUint32 {
+		p.near[row] = uint32(off + 1)
+		if p.far != nil {
+			delete(p.far, int32(row))
+		}
+		return
+	}
+	p.near[row] = 0
+	if p.far == nil {
+		p.far = make(map[int32]int64)
+	}
+	p.far[int32(row)] = off
+}
+
+// get returns the offset of a row's last record.
+func (p *positions) get(row int) (int64, bool) {
+	if row < 1 || row >= len(p.near) {
+		return 0, false
+	}
+	if v := p.near[row]; v != 0 {
+		return int64(v) - 1, true
+	}
+	off, ok := p.far[int32(row)]
+	return off, ok
 }

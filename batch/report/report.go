@@ -9,10 +9,19 @@
 //   - CSV: the original columns first, then the report's columns prefixed with
 //     "ms_": ms_row, ms_recipient, ms_status, ms_code, ms_enhanced, ms_reply,
 //     ms_queue_id, ms_attempts, ms_first_attempt, ms_last_attempt,
-//     ms_duration_ms. Select failed rows with --filter 'ms_status == "failed"'.
+//     ms_duration_ms, ms_refused. Select failed rows with
+//     --filter 'ms_status == "failed"'.
 //   - JSON Lines: the original object with one more key, "mailscript", holding
 //     the outcome ({"row": 3, "status": "failed", "code": 550, ...}). Select
 //     failed rows with --filter 'mailscript.status == "failed"'.
+//
+// The status is the row's journal state (sent, failed, deferred, uncertain,
+// skipped), or "partial" for a message the server accepted for some of its
+// recipients and refused for the others: ms_refused (JSON: "refused") lists
+// those, joined with ", ", and the reply names each with the server's reply.
+// A retry batch whose data is a report sends a partial row to its refused
+// recipients only (see Partial); select them with
+// --filter 'ms_status in ["failed", "partial"]'.
 //
 // When the data is itself a report (a retry of a retry), its old outcome —
 // the ms_ columns, the "mailscript" key — is replaced, not repeated.
@@ -45,7 +54,7 @@ import (
 type Entry struct {
 	Row          int            // the data row number
 	Recipients   []string       // envelope recipients
-	Status       journal.State  // sent, failed, deferred, uncertain, skipped...
+	Status       journal.State  // sent, failed, deferred, uncertain, skipped...; Sent with Refused is "partial"
 	Code         int            // the last SMTP reply code, 0 when none
 	Enhanced     string         // its enhanced status code, e.g. "5.1.1"
 	Reply        string         // its text (or the error, when not an SMTP reply)
@@ -55,6 +64,21 @@ type Entry struct {
 	LastAttempt  time.Time      // zero when never attempted
 	Duration     time.Duration  // from the first attempt to the outcome
 	Values       map[string]any // the row's original fields
+	// Refused are the recipients the server refused while it accepted the
+	// message for the others (Status Sent): the row is "partial".
+	Refused []string
+}
+
+// Partial is the status of a row sent with some recipients refused.
+const Partial = "partial"
+
+// StatusText returns the status written for an entry: its state's name, or
+// Partial.
+func (e *Entry) StatusText() string {
+	if e.Status == journal.Sent && len(e.Refused) > 0 {
+		return Partial
+	}
+	return e.Status.String()
 }
 
 // Key is the key of the JSON Lines report's outcome object.
@@ -64,7 +88,7 @@ const Key = "mailscript"
 const Prefix = "ms_"
 
 // columns are the outcome columns, without Prefix.
-var columns = []string{"row", "recipient", "status", "code", "enhanced", "reply", "queue_id", "attempts", "first_attempt", "last_attempt", "duration_ms"}
+var columns = []string{"row", "recipient", "status", "code", "enhanced", "reply", "queue_id", "attempts", "first_attempt", "last_attempt", "duration_ms", "refused"}
 
 // Format is the syntax of a report.
 type Format int
@@ -232,7 +256,7 @@ func outcome(e *Entry) []any {
 	return []any{
 		e.Row,
 		strings.Join(e.Recipients, ", "),
-		e.Status.String(),
+		e.StatusText(),
 		e.Code,
 		e.Enhanced,
 		e.Reply,
@@ -241,6 +265,7 @@ func outcome(e *Entry) []any {
 		timeText(e.FirstAttempt),
 		timeText(e.LastAttempt),
 		e.Duration.Milliseconds(),
+		strings.Join(e.Refused, ", "),
 	}
 }
 
@@ -350,4 +375,41 @@ func cell(v any) (string, error) {
 	}
 	b, err := json.Marshal(v)
 	return string(b), err
+}
+
+// PartialRecipients reads a data row that comes from an earlier report: when
+// its status is "partial" (ms_status, or "status" in the "mailscript"
+// object), it returns the refused recipients the report lists (ms_refused,
+// or "refused": a string of addresses separated by commas, or a list) and
+// true. A retry batch sends such a row to those recipients only, never again
+// to the ones that accepted it. For any other row it returns nil, false.
+func PartialRecipients(values map[string]any) ([]string, bool) {
+	var status, list any
+	if m, ok := values[Key].(map[string]any); ok {
+		status, list = m["status"], m["refused"]
+	} else {
+		status, list = values[Prefix+"status"], values[Prefix+"refused"]
+	}
+	if s, _ := status.(string); s != Partial {
+		return nil, false
+	}
+	var refused []string
+	add := func(s string) {
+		for _, a := range strings.Split(s, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				refused = append(refused, a)
+			}
+		}
+	}
+	switch v := list.(type) {
+	case string:
+		add(v)
+	case []any:
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				add(s)
+			}
+		}
+	}
+	return refused, true
 }

@@ -59,18 +59,25 @@ permanent failure (5xx) fails that row only; wrong credentials (535) stop
 the batch. 421 and 451 4.7.x replies slow the batch down.
 
 The journal (--journal, default DATA.journal; not kept for the local
-capture server unless asked) records every row's state, fsync'd before each
+capture server unless asked, nor by a dry run) records every row's state
+(rendered, sending, sent, deferred, failed, uncertain), fsync'd before each
 group of final dots. --resume continues a stopped batch: sent rows are
-skipped; rows whose connection was lost after the final dot are
-"uncertain" and re-sent only with --resend-uncertain, with the same
-Message-ID. Without --resume an existing journal is an error.
+skipped; rows whose connection was lost after the final dot, or that the
+stopped run left "sending", are "uncertain" and re-sent only with
+--resend-uncertain, with the same Message-ID. Without --resume an existing
+journal is an error.
+
+A message accepted for some recipients and refused for others is
+"partial": the report (--report) lists the refused ones (ms_refused), and a
+retry batch whose data is that report sends a partial row to them only.
 
 Exit codes: 0 every row delivered (a dry run: every row valid); 65 some rows
 invalid (data or template errors), the rest delivered; 69 some rows failed
-permanently (5xx, a refused recipient), or the server is unreachable; 75 only
-temporary trouble is left (deferred, uncertain or unsent rows: --resume
-later); 77 authentication failed (the batch stopped); 64 usage; 66 missing
-file; 73 cannot write the journal, report or outbox; 78 configuration error.
+permanently (5xx) or partly (some recipients refused), or the server is
+unreachable; 75 only temporary trouble is left (deferred, uncertain or
+unsent rows: --resume later); 77 authentication failed (the batch stopped);
+64 usage; 66 missing file; 73 cannot write the journal, report or outbox;
+78 configuration error.
 
 Examples:
   mailscript batch invite.tmpl --data people.csv                # local outbox, no server
@@ -79,8 +86,8 @@ Examples:
   mailscript batch news.tmpl --data subs.jsonl --filter 'team == "ops"' --limit 100 --send
   mailscript batch news.tmpl --data subs.csv --shard 2/4 --send --report shard2.csv
   mailscript batch news.tmpl --data subs.csv --send --resume      # after a crash or ^C
-  mailscript batch news.tmpl --data report.csv --filter 'ms_status == "failed"' \
-      --journal retry.journal --send                           # retry the failed rows
+  mailscript batch news.tmpl --data report.csv --filter 'ms_status in ["failed", "partial"]' \
+      --journal retry.journal --send           # retry the failed rows and refused recipients
 `,
 	setup: func(fs *flag.FlagSet) func(*env, []string) error {
 		o := &batchOptions{}
@@ -529,49 +536,54 @@ func (o *batchOptions) journalPath(ds *dataSource) string {
 	return ds.name + ".journal"
 }
 
-// openJournal creates the journal, or opens it with --resume.
-// A new journal gets runID ("" = a new one).
-func (o *batchOptions) openJournal(e *env, jpath, tmplPath string, ds *dataSource, runID string) (*journal.Journal, error) {
+// openJournal creates the journal (created is true), or opens it with
+// --resume. A new journal gets runID ("" = a new one).
+func (o *batchOptions) openJournal(e *env, jpath, tmplPath string, ds *dataSource, runID string) (j *journal.Journal, created bool, err error) {
 	tsum, err := journal.HashFile(tmplPath)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	dsum, err := journal.HashFile(ds.path)
 	if err != nil {
-		return nil, &cliError{code: exitNoInput, msg: "--data", err: err}
+		return nil, false, &cliError{code: exitNoInput, msg: "--data", err: err}
 	}
 	_, statErr := os.Stat(jpath)
 	exists := statErr == nil
 	if exists && !o.resume {
-		return nil, withHint(usageErrorf("batch: journal %s exists: a batch was run with this data before", jpath),
+		return nil, false, withHint(usageErrorf("batch: journal %s exists: a batch was run with this data before", jpath),
 			"add --resume to continue it (rows already sent are skipped), or remove the journal to start over")
 	}
 	if exists {
-		j, err := journal.Open(jpath, journal.OpenOptions{TemplateSHA256: tsum, DataSHA256: dsum, Force: o.force})
+		// With --report, the rows an earlier run finished are reported
+		// with their reply read back from the journal.
+		j, err := journal.Open(jpath, journal.OpenOptions{TemplateSHA256: tsum, DataSHA256: dsum, Force: o.force, Positions: o.report != ""})
 		var me *journal.MismatchError
 		switch {
 		case errors.As(err, &me):
-			return nil, withHint(&cliError{code: exitDataErr, err: err}, "the journal belongs to other files: resume with --force to go on anyway (rows are matched by row number), or use a new --journal")
+			return nil, false, withHint(&cliError{code: exitDataErr, err: err}, "the journal belongs to other files: resume with --force to go on anyway (rows are matched by row number), or use a new --journal")
 		case errors.Is(err, journal.ErrLocked):
-			return nil, withHint(&cliError{code: exitTempFail, err: err}, "another mailscript batch is running with this journal")
+			return nil, false, withHint(&cliError{code: exitTempFail, err: err}, "another mailscript batch is running with this journal")
 		case errors.Is(err, journal.ErrNoHeader):
-			return nil, withHint(&cliError{code: exitDataErr, err: err}, "nothing was sent under it: remove "+jpath+" and run again")
+			return nil, false, withHint(&cliError{code: exitDataErr, err: err}, "nothing was sent under it: remove "+jpath+" and run again")
 		case err != nil:
-			return nil, &cliError{code: exitDataErr, err: err}
+			return nil, false, &cliError{code: exitDataErr, err: err}
 		}
 		for _, w := range j.Warnings() {
 			fmt.Fprintf(e.stderr, "mailscript: warning: journal: %s\n", strings.TrimPrefix(w, "journal: "))
 		}
-		return j, nil
+		if n := len(j.FoundUncertain()); n > 0 {
+			fmt.Fprintf(e.stderr, "mailscript: warning: journal: %d rows were left \"sending\" by the run that stopped (after their final dot, before the server's reply): recorded as uncertain, the server may have them (RFC 1047)\n", n)
+		}
+		return j, false, nil
 	}
 	if o.resume {
 		fmt.Fprintf(e.stderr, "mailscript: note: --resume: no journal %s yet, starting the batch\n", jpath)
 	}
-	j, err := journal.Create(jpath, journal.Header{RunID: runID, Template: tmplPath, TemplateSHA256: tsum, Data: ds.name, DataSHA256: dsum}, journal.Options{})
+	j, err = journal.Create(jpath, journal.Header{RunID: runID, Template: tmplPath, TemplateSHA256: tsum, Data: ds.name, DataSHA256: dsum}, journal.Options{})
 	if err != nil {
-		return nil, &cliError{code: exitCantCreate, msg: "creating the journal", err: err}
+		return nil, false, &cliError{code: exitCantCreate, msg: "creating the journal", err: err}
 	}
-	return j, nil
+	return j, true, nil
 }
 
 // sendBatch is the batch for real: check every row, then send.
@@ -595,26 +607,36 @@ func (o *batchOptions) sendBatch(e *env, tmplPath string, ds *dataSource, tmpl *
 			return withHint(&cliError{code: exitCantCreate, msg: "--outbox: cannot create the local outbox", err: err}, "nothing was sent")
 		}
 	}
+	if jpath == "" && !local {
+		return withHint(usageErrorf("batch: --data -: give --journal FILE"), "a batch read from standard input needs a journal to be resumable")
+	}
+	// The journal is opened (or created) before the check pass, which
+	// records each row it renders; one created here is removed again if
+	// the batch does not start: nothing was sent under it.
 	var j *journal.Journal
+	created, started := false, false
 	defer func() {
 		if j != nil {
 			j.Close()
+			if created && !started {
+				os.Remove(jpath)
+			}
 		}
 	}()
 	runID := journal.NewRunID()
+	var msgIDs func(int) string
+	if jpath != "" {
+		var err error
+		if j, created, err = o.openJournal(e, jpath, tmplPath, ds, runID); err != nil {
+			return err
+		}
+		runID, msgIDs = j.Header().RunID, j.MessageID
+	}
 	var spool *batch.Spool
 	if !o.stream {
 		// Every row is rendered once, here, into a spool file that the
 		// sending reads: with the journal's run id and the Message-IDs it
-		// recorded, so a resumed journal is opened first.
-		var msgIDs func(int) string
-		if _, statErr := os.Stat(jpath); jpath != "" && statErr == nil && o.resume {
-			var err error
-			if j, err = o.openJournal(e, jpath, tmplPath, ds, ""); err != nil {
-				return err
-			}
-			runID, msgIDs = j.Header().RunID, j.MessageID
-		}
+		// recorded; each row rendered gets a "rendered" record.
 		dir := ""
 		if jpath != "" {
 			dir = filepath.Dir(jpath)
@@ -632,12 +654,18 @@ func (o *batchOptions) sendBatch(e *env, tmplPath string, ds *dataSource, tmpl *
 		}
 		bad := &invalidPrinter{w: e.stderr, data: ds.name, limit: 20}
 		res, err := batch.Validate(e.ctx, batch.RenderConfig{Template: tmpl, Expand: base, Rows: src, KeyColumn: o.key,
-			RunID: runID, MessageID: msgIDs, Spool: spool, OnInvalid: bad.print})
+			RunID: runID, MessageID: msgIDs, Spool: spool, Journal: j, OnInvalid: bad.print})
 		r.Close()
 		bad.flush()
 		if err != nil {
-			if errors.As(err, new(*data.Error)) {
+			switch {
+			case errors.As(err, new(*data.Error)):
 				return &cliError{code: exitDataErr, err: err}
+			case errors.Is(err, context.Canceled):
+				return withHint(&cliError{code: exitTempFail, msg: "batch interrupted while checking the rows"}, "nothing was sent")
+			case exitCode(err) == exitSoftware:
+				// The journal or the spool file cannot be written.
+				return withHint(&cliError{code: exitCantCreate, msg: "checking the rows", err: err}, "nothing was sent")
 			}
 			return err
 		}
@@ -651,14 +679,6 @@ func (o *batchOptions) sendBatch(e *env, tmplPath string, ds *dataSource, tmpl *
 	cfg, _, err := o.config(e, conf, settings)
 	if err != nil {
 		return err
-	}
-	if jpath == "" && !local {
-		return withHint(usageErrorf("batch: --data -: give --journal FILE"), "a batch read from standard input needs a journal to be resumable")
-	}
-	if jpath != "" && j == nil {
-		if j, err = o.openJournal(e, jpath, tmplPath, ds, runID); err != nil {
-			return err
-		}
 	}
 	if j != nil {
 		if c := j.Counts(); c[journal.Uncertain] > 0 && !o.resendUncertain {
@@ -701,6 +721,7 @@ func (o *batchOptions) sendBatch(e *env, tmplPath string, ds *dataSource, tmpl *
 		OnRow: func(r batch.RowResult) { out.row(ds.name, r) },
 	}
 	out.start()
+	started = true
 	s, runErr := batch.Run(e.ctx, bcfg)
 	out.stop()
 	if rep != nil {
@@ -754,10 +775,14 @@ func printSummary(w io.Writer, s *batch.Summary) {
 	fmt.Fprintf(w, "sent %d of %d rows in %v (%.0f msgs/s): %d failed (%d invalid), %d deferred, %d uncertain, %d not sent",
 		s.Sent, s.Rows, s.Elapsed.Round(time.Millisecond), rate, s.Failed, s.Invalid, s.Deferred, s.Uncertain, s.Unsent)
 	if s.Earlier > 0 {
-		fmt.Fprintf(w, ", %d done earlier (%d sent, %d failed, %d uncertain)", s.Earlier, s.EarlierSent, s.EarlierFailed, s.EarlierUncertain)
+		fmt.Fprintf(w, ", %d done earlier (%d sent", s.Earlier, s.EarlierSent)
+		if s.EarlierPartial > 0 {
+			fmt.Fprintf(w, ", %d of them partly", s.EarlierPartial)
+		}
+		fmt.Fprintf(w, ", %d failed, %d uncertain)", s.EarlierFailed, s.EarlierUncertain)
 	}
 	if s.Partial > 0 {
-		fmt.Fprintf(w, ", %d sent with some recipients refused", s.Partial)
+		fmt.Fprintf(w, ", %d partly sent (some recipients refused)", s.Partial)
 	}
 	if s.Throttled > 0 {
 		fmt.Fprintf(w, ", throttled %d times", s.Throttled)
@@ -794,11 +819,18 @@ func batchExit(s *batch.Summary, err error, jpath string) error {
 		}
 		return withHint(&cliError{code: code, msg: "batch stopped", err: explainDialError(err)}, resume)
 	}
-	permanent := s.Failed - s.Invalid + s.Partial + s.EarlierFailed
+	failed, partial := s.Failed-s.Invalid+s.EarlierFailed, s.Partial+s.EarlierPartial
 	switch {
-	case permanent > 0:
-		return withHint(&cliError{code: exitUnavailable, msg: fmt.Sprintf("%d rows failed permanently", permanent)},
-			"see the rows above or --report; a retry batch can read the failed rows of a report")
+	case failed > 0 || partial > 0:
+		var what []string
+		if failed > 0 {
+			what = append(what, fmt.Sprintf("%d rows failed permanently", failed))
+		}
+		if partial > 0 {
+			what = append(what, fmt.Sprintf("%d rows partly failed (sent, but some recipients refused)", partial))
+		}
+		return withHint(&cliError{code: exitUnavailable, msg: strings.Join(what, ", ")},
+			`see the rows above or --report; a retry batch reads a report: --filter 'ms_status in ["failed", "partial"]' (a partial row goes to its refused recipients only)`)
 	case s.Invalid > 0:
 		return &cliError{code: exitDataErr, msg: fmt.Sprintf("%d rows were invalid (not sent)", s.Invalid)}
 	case s.Deferred+s.Uncertain+s.Unsent+s.EarlierUncertain > 0:
