@@ -572,7 +572,7 @@ func (o *batchOptions) openJournal(e *env, jpath, tmplPath string, ds *dataSourc
 			fmt.Fprintf(e.stderr, "mailscript: warning: journal: %s\n", strings.TrimPrefix(w, "journal: "))
 		}
 		if n := len(j.FoundUncertain()); n > 0 {
-			fmt.Fprintf(e.stderr, "mailscript: warning: journal: %d rows were left \"sending\" by the run that stopped (after their final dot, before the server's reply): recorded as uncertain, the server may have them (RFC 1047)\n", n)
+			fmt.Fprintf(e.stderr, "mailscript: warning: journal: %s left \"sending\" by the run that stopped (after the final dot, before the server's reply): recorded as uncertain, the server may have them (RFC 1047)\n", rowsWere(n))
 		}
 		return j, false, nil
 	}
@@ -682,7 +682,7 @@ func (o *batchOptions) sendBatch(e *env, tmplPath string, ds *dataSource, tmpl *
 	}
 	if j != nil {
 		if c := j.Counts(); c[journal.Uncertain] > 0 && !o.resendUncertain {
-			fmt.Fprintf(e.stderr, "mailscript: warning: %d rows are uncertain (the connection was lost after their final dot: the server may have them); not sent again\n", c[journal.Uncertain])
+			fmt.Fprintf(e.stderr, "mailscript: warning: %s uncertain (the connection was lost after the final dot: the server may have them); not sent again\n", rowsAre(c[journal.Uncertain]))
 			fmt.Fprintf(e.stderr, "mailscript: hint: add --resend-uncertain to send them again with the same Message-ID\n")
 		}
 	}
@@ -824,15 +824,15 @@ func batchExit(s *batch.Summary, err error, jpath string) error {
 	case failed > 0 || partial > 0:
 		var what []string
 		if failed > 0 {
-			what = append(what, fmt.Sprintf("%d rows failed permanently", failed))
+			what = append(what, rows(failed)+" failed permanently")
 		}
 		if partial > 0 {
-			what = append(what, fmt.Sprintf("%d rows partly failed (sent, but some recipients refused)", partial))
+			what = append(what, rows(partial)+" partly failed (sent, but some recipients refused)")
 		}
 		return withHint(&cliError{code: exitUnavailable, msg: strings.Join(what, ", ")},
 			`see the rows above or --report; a retry batch reads a report: --filter 'ms_status in ["failed", "partial"]' (a partial row goes to its refused recipients only)`)
 	case s.Invalid > 0:
-		return &cliError{code: exitDataErr, msg: fmt.Sprintf("%d rows were invalid (not sent)", s.Invalid)}
+		return &cliError{code: exitDataErr, msg: rowsWere(s.Invalid) + " invalid (not sent)"}
 	case s.Deferred+s.Uncertain+s.Unsent+s.EarlierUncertain > 0:
 		return withHint(&cliError{code: exitTempFail, msg: fmt.Sprintf("%d rows not delivered yet (%d deferred, %d uncertain, %d not sent)",
 			s.Deferred+s.Uncertain+s.Unsent+s.EarlierUncertain, s.Deferred, s.Uncertain+s.EarlierUncertain, s.Unsent)}, resume)
@@ -969,4 +969,28 @@ func (pp *progressPrinter) row(dataName string, r batch.RowResult) {
 		who = " (" + strings.Join(r.Recipients, ", ") + ")"
 	}
 	fmt.Fprintf(pp.e.stderr, "mailscript: %s: row %d%s: %s: %s\n", dataName, r.Row, who, status, what)
+}
+
+// rows says "1 row" or "N rows".
+func rows(n int) string {
+	if n == 1 {
+		return "1 row"
+	}
+	return strconv.Itoa(n) + " rows"
+}
+
+// rowsWere says "1 row was" or "N rows were".
+func rowsWere(n int) string {
+	if n == 1 {
+		return "1 row was"
+	}
+	return rows(n) + " were"
+}
+
+// rowsAre says "1 row is" or "N rows are".
+func rowsAre(n int) string {
+	if n == 1 {
+		return "1 row is"
+	}
+	return rows(n) + " are"
 }
