@@ -736,6 +736,12 @@ func (o *batchOptions) sendBatch(e *env, tmplPath string, ds *dataSource, tmpl *
 			runErr = &cliError{code: exitCantCreate, msg: "journal", err: err}
 		}
 	}
+	if s.Stopped != nil && total > s.Rows {
+		// The check pass counted every row; a stopped batch reads no
+		// further, so the rows it never reached are not sent either.
+		s.Unsent += total - s.Rows
+		s.Rows = total
+	}
 	printSummary(e.stdout, s)
 	if local && s.Sent > 0 {
 		why := "no server configured"
