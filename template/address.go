@@ -21,6 +21,15 @@ func parseAddresses(v string) ([]*mail.Address, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid address %q: %v", v, strings.TrimPrefix(err.Error(), "mail: "))
 	}
+	return checkAddresses(v, list)
+}
+
+// checkAddresses makes the checks of parseAddresses on list, the address
+// list parsed from the header value v.
+func checkAddresses(v string, list []*mail.Address) ([]*mail.Address, error) {
+	if hasControl(v) {
+		return nil, errors.New("contains a line break or control character")
+	}
 	if len(list) == 0 {
 		return nil, fmt.Errorf("no address in %q (groups such as \"undisclosed-recipients:;\" are not supported)", v)
 	}
@@ -113,18 +122,22 @@ func (x *expansion) addr(args ...string) (addrText, error) {
 		return "", dirErr("addr", "takes an address, or a display name and an address; got %d arguments", len(args))
 	}
 	email = strings.TrimSpace(email)
-	if hasControl(email) || strings.ContainsAny(email, "\r\n") {
+	if hasControl(email) || hasLineBreak(email) {
 		return "", dirErr("addr", "address %q contains a line break or control character", shorten(email))
 	}
 	if err := checkAddrSpec(email); err != nil {
 		return "", dirErr("addr", "%q is not one address local@domain: %v", shorten(email), err)
 	}
 	name = strings.TrimSpace(name)
-	if hasControl(name) || strings.ContainsAny(name, "\r\n") || !utf8.ValidString(name) {
+	if hasControl(name) || hasLineBreak(name) || !utf8.ValidString(name) {
 		return "", dirErr("addr", "display name %q contains a line break, a control character or invalid UTF-8", shorten(name))
 	}
 	if name == "" {
 		return addrText(email), nil
+	}
+	if a, ok := x.set.addrCache.get(name, email); ok {
+		x.keepAddr(a)
+		return addrText(a.text), nil
 	}
 	out := (&netmail.Address{Name: name, Address: email}).String()
 	// Belt and braces: what we print must read back as this one address.
@@ -132,7 +145,61 @@ func (x *expansion) addr(args ...string) (addrText, error) {
 	if err != nil || len(list) != 1 || list[0].Address != email || list[0].Name != name {
 		return "", dirErr("addr", "cannot format display name %q with address %q", shorten(name), email)
 	}
+	a := addrResult{name: name, email: email, text: out, list: list}
+	x.set.addrCache.put(a)
+	x.keepAddr(a)
 	return addrText(out), nil
+}
+
+// addrResult is what {{addr NAME EMAIL}} printed (text) for name and email,
+// and text parsed as an address list: when an address field's value is
+// exactly text, the parse is not repeated (see expansion.parseAddresses).
+// list is only read, never changed.
+type addrResult struct {
+	name, email, text string
+	list              []*mail.Address
+}
+
+// maxKeptAddrs bounds the results of addr an expansion keeps.
+const maxKeptAddrs = 16
+
+// keepAddr keeps a, printed by addr, for parseAddresses.
+func (x *expansion) keepAddr(a addrResult) {
+	if len(x.addrs) < maxKeptAddrs {
+		x.addrs = append(x.addrs, a)
+	}
+}
+
+// addrCache holds the latest results of {{addr NAME EMAIL}} in a boundSet,
+// the most recently used first: in a batch, the From address is often the
+// same for every message. addr is a function of its arguments, so a result
+// found here is the one it would compute again.
+type addrCache struct {
+	e [4]addrResult
+	n int
+}
+
+func (c *addrCache) get(name, email string) (addrResult, bool) {
+	for i := 0; i < c.n; i++ {
+		if a := c.e[i]; a.name == name && a.email == email {
+			copy(c.e[1:i+1], c.e[:i])
+			c.e[0] = a
+			return a, true
+		}
+	}
+	return addrResult{}, false
+}
+
+// put adds a in front, dropping the least recently used result when full.
+func (c *addrCache) put(a addrResult) {
+	if len(a.text) > 1024 {
+		return
+	}
+	if c.n < len(c.e) {
+		c.n++
+	}
+	copy(c.e[1:c.n], c.e[:c.n-1])
+	c.e[0] = a
 }
 
 // valueSpan is where the output of one directive landed in an expanded

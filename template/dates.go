@@ -45,6 +45,9 @@ func (x *expansion) date(args ...string) (string, error) {
 		}
 		return s, nil
 	}
+	if format == rfc5322Date && x.set != nil {
+		return x.set.formatDate(t), nil
+	}
 	return t.Format(format), nil
 }
 

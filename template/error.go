@@ -86,6 +86,7 @@ type piece struct {
 	approx bool
 	addr   bool // an address field value: directive outputs are checked
 	tree   *parse.Tree
+	fast   fastProg // the piece as a fast program, nil when it has none (see fastProg)
 }
 
 type filePos struct{ line, col int }

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	htmltemplate "html/template"
-
-	"github.com/emersion/go-message/mail"
 )
 
 // Options for one expansion.
@@ -87,6 +85,10 @@ type expansion struct {
 	spans []valueSpan
 
 	lw limitedWriter // bounds set.buf, the output of the piece being executed
+
+	addrs   []addrResult // what {{addr NAME EMAIL}} printed, parsed (see parseAddresses)
+	addrBuf [2]addrResult
+	spanBuf [4]valueSpan
 }
 
 // fixed reports whether name is set by Options.Vars or Options.Values:
@@ -118,12 +120,76 @@ type boundSet struct {
 	pieces []*template.Template   // the set's template of each piece, by index
 	html   *htmltemplate.Template // the HTML set (see htmlTemplates), built on first use
 
-	buf   bytes.Buffer               // the output of the piece being executed
-	addrs map[string][]*mail.Address // address fields parsed lately (see builder.addresses)
+	buf       bytes.Buffer           // the output of the piece being executed
+	addrs     map[string]parsedAddrs // address fields parsed lately (see expansion.parseAddresses)
+	outs      []string               // the latest output of each piece (see pieceText)
+	slab      []string               // the array of expansion.run's values, kept
+	fields    []field                // the array of builder.fields, kept
+	addrCache addrCache              // the latest results of {{addr NAME EMAIL}}
+
+	// The Date field of the latest message (see formatDate).
+	dateUnix int64
+	dateLoc  *time.Location
+	dateText string
+}
+
+// maxPieceText bounds the outputs of pieces that pieceText keeps.
+const maxPieceText = 256
+
+// pieceText returns b, the output of piece i, as a string: the string of
+// the previous expansion of the set when that piece printed the same (in a
+// batch, the From field, often others), else a new one.
+func (bs *boundSet) pieceText(i int, b []byte) string {
+	if i >= len(bs.outs) {
+		return string(b)
+	}
+	if s := bs.outs[i]; s == string(b) {
+		return s
+	}
+	s := string(b)
+	if len(s) <= maxPieceText {
+		bs.outs[i] = s
+	}
+	return s
+}
+
+// formatDate formats t in the RFC 5322 form (rfc5322Date), reusing the
+// text of the previous call when t is in the same second and location: the
+// layout shows nothing finer than seconds, and one location gives one
+// offset and zone name at one instant.
+func (bs *boundSet) formatDate(t time.Time) string {
+	if bs.dateText != "" && t.Unix() == bs.dateUnix && t.Location() == bs.dateLoc {
+		return bs.dateText
+	}
+	bs.dateUnix, bs.dateLoc, bs.dateText = t.Unix(), t.Location(), t.Format(rfc5322Date)
+	return bs.dateText
 }
 
 // maxPooledBuf is the largest piece buffer kept for the next expansion.
 const maxPooledBuf = 1 << 20
+
+// maxPooledVals is the largest map of values kept for the next expansion.
+const maxPooledVals = 256
+
+// getVals takes an empty map for the values of an expansion from the pool
+// (see putVals), or makes one for size values.
+func (t *Template) getVals(size int) map[string]any {
+	if m, ok := t.vals.Get().(map[string]any); ok {
+		return m
+	}
+	return make(map[string]any, size)
+}
+
+// putVals empties m and keeps it for a later expansion. The values are
+// only ever read through the expansion that holds the map: no Message, no
+// error and no set keeps it.
+func (t *Template) putVals(m map[string]any) {
+	if len(m) > maxPooledVals {
+		return
+	}
+	clear(m)
+	t.vals.Put(m)
+}
 
 // getSet takes a bound copy of the template set from the pool, or makes
 // one. putSet gives it back.
@@ -139,6 +205,7 @@ func (t *Template) getSet() (*boundSet, error) {
 	bs.funcs = bs.b.funcs()
 	set.Funcs(bs.funcs)
 	bs.pieces = make([]*template.Template, len(t.pieces))
+	bs.outs = make([]string, len(t.pieces))
 	for i := range t.pieces {
 		bs.pieces[i] = set.Lookup(t.pieces[i].name)
 	}
@@ -179,9 +246,11 @@ func (t *Template) Expand(opts Options) (m *Message, err error) {
 	x := &expansion{
 		t:    t,
 		opts: opts,
-		vals: make(map[string]any, len(opts.Vars)+len(opts.Values)+len(t.items)),
+		vals: t.getVals(len(opts.Vars) + len(opts.Values) + len(t.items)),
 		root: newFileRoot(t, opts),
 	}
+	defer t.putVals(x.vals) // nothing keeps it after the expansion
+	x.addrs, x.spans = x.addrBuf[:0], x.spanBuf[:0]
 	if err := x.setValues(); err != nil {
 		return nil, err
 	}
@@ -236,38 +305,71 @@ func (t *Template) Expand(opts Options) (m *Message, err error) {
 // run evaluates the items of the template and builds the message.
 func (x *expansion) run() (*Message, error) {
 	t := x.t
+	bs := x.set
 	var b builder
-	b.init(t)
-	buf := &x.set.buf
-	for _, it := range t.items {
+	b.init(t, bs.fields)
+	buf := &bs.buf
+	// The values of every item, in one array: slab never grows beyond its
+	// capacity, so that each item's values (a part of it, kept by
+	// builder.add) stay as they are.
+	n := 0
+	for i := range t.items {
+		n += max(1, len(t.items[i].pieces))
+	}
+	slab := bs.slab[:0]
+	if cap(slab) < n {
+		slab = make([]string, 0, n)
+	}
+	defer func() {
+		// The set keeps both arrays for the next expansion, empty:
+		// neither the message nor an error holds them.
+		clear(slab)
+		clear(b.fields)
+		bs.slab, bs.fields = slab[:0], b.fields[:0]
+	}()
+	for i := range t.items {
+		it := &t.items[i]
 		if it.kind == itemVar && x.fixed(it.name) {
 			continue // --var wins; don't even run the default
 		}
-		values := make([]string, 0, len(it.pieces))
+		start := len(slab)
 		for _, pi := range it.pieces {
 			buf.Reset()
 			p := &t.pieces[pi]
 			x.out, x.spans = buf, x.spans[:0]
 			x.lw = limitedWriter{w: buf, n: maxPieceOutput}
-			if err := x.execPiece(x.set.pieces[pi], &b, it, p.name, &x.lw); err != nil {
+			if err := x.execPiece(x.set.pieces[pi], &b, it, p, &x.lw); err != nil {
 				if x.lw.n < 0 {
 					l, c := p.pos(1, 0)
 					return nil, &Error{File: t.name, Line: l, Col: c, Err: fmt.Errorf("output exceeds %d MiB", maxPieceOutput>>20)}
 				}
 				return nil, t.convertError(err)
 			}
-			v := buf.String()
-			if p.addr && !hasControl(v) && !strings.ContainsAny(v, "\r\n") {
+			var v string
+			if it.kind == itemBody && len(it.pieces) == 1 {
+				// The body's text part is made of buf as it is
+				// (see bodyPart); the text is needed only for
+				// Markdown and beside an HTML part.
+				b.bodyText, b.bodyCTE = normalizeText(buf.Bytes())
+				b.bodyDone = true
+				if x.mime.format == formatMarkdown || x.mime.define {
+					v = buf.String()
+				}
+			} else {
+				v = x.set.pieceText(pi, buf.Bytes())
+			}
+			if p.addr && !hasControl(v) && !hasLineBreak(v) {
 				if k, err := checkAddressValues(v, x.spans); err != nil {
 					l, c := p.posAt(x.spans[k].pos)
 					return nil, &Error{File: t.name, Line: l, Col: c, Err: fmt.Errorf("%s: %w", it.key, err)}
 				}
 			}
-			values = append(values, v)
+			slab = append(slab, v)
 		}
-		if len(values) == 0 && it.kind != itemHeader {
-			values = append(values, "") // cannot happen: every other item has a piece
+		if len(slab) == start && it.kind != itemHeader {
+			slab = append(slab, "") // cannot happen: every other item has a piece
 		}
+		values := slab[start:len(slab):len(slab)]
 		switch it.kind {
 		case itemVar:
 			x.vals[it.name] = values[0]
@@ -341,12 +443,19 @@ func (x *expansion) mark(pos string, v any) string {
 		s = "<no value>"
 	case addrText:
 		s = string(v)
+	case string:
+		s = v // as fmt.Sprint prints it
 	default:
 		s = fmt.Sprint(v)
 	}
+	_, isAddr := v.(addrText)
+	return x.markText(pos, s, isAddr)
+}
+
+// markText is mark for the text s, printed by {{addr}} when isAddr.
+func (x *expansion) markText(pos, s string, isAddr bool) string {
 	if x.out != nil {
 		p, _ := strconv.Atoi(pos)
-		_, isAddr := v.(addrText)
 		x.spans = append(x.spans, valueSpan{start: x.out.Len(), end: x.out.Len() + len(s), pos: p, addr: isAddr})
 	}
 	return s
@@ -389,6 +498,11 @@ func randomBytes(p []byte) {
 	clear(r.b[r.off : r.off+n]) // a byte handed out is not kept
 	r.off += n
 	randPool.Put(r)
+}
+
+// hasLineBreak reports whether s holds a CR or an LF.
+func hasLineBreak(s string) bool {
+	return strings.IndexByte(s, '\r') >= 0 || strings.IndexByte(s, '\n') >= 0
 }
 
 func hasControl(s string) bool {

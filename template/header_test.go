@@ -134,7 +134,7 @@ func TestNormalizeAndEncodingMatchDefinition(t *testing.T) {
 			b.WriteString(pieces[r.IntN(len(pieces))])
 		}
 		s := b.String()
-		got, enc := normalizeText(s)
+		got, enc := normalizeText([]byte(s))
 		if want := normalizeTextSlow(s); !bytes.Equal(got, want) {
 			t.Fatalf("normalizeText(%q) = %q, want %q", s, got, want)
 		}

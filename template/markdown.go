@@ -59,13 +59,13 @@ const (
 )
 
 // renderMarkdown renders a Markdown body to an HTML document.
-func renderMarkdown(src string) (string, error) {
+func renderMarkdown(src string) ([]byte, error) {
 	var b bytes.Buffer
 	b.Grow(len(src)*5/4 + len(markdownHead) + len(markdownTail))
 	b.WriteString(markdownHead)
 	if err := markdown.Convert([]byte(src), &b); err != nil {
-		return "", err
+		return nil, err
 	}
 	b.WriteString(markdownTail)
-	return b.String(), nil
+	return b.Bytes(), nil
 }

@@ -1,11 +1,13 @@
 package template
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	netmail "net/mail"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -38,6 +40,7 @@ type Message struct {
 	// which go-message writes after the MIME-Version field it adds.
 	head       []byte
 	rootHeader message.Header
+	rootRaw    []byte   // a single text part's fields, formatted (see writeLeaf); then rootHeader is empty
 	root       *part    // the root entity (its header fields are in header)
 	text       []byte   // the text/plain part, CRLF line endings (nil without one)
 	html       []byte   // the text/html part, CRLF line endings (nil without one)
@@ -46,39 +49,82 @@ type Message struct {
 	noFiles    bool // tests: write file parts empty
 }
 
-// singleFields may appear only once in a message. Keys here and in
-// builder.single are canonical names (textproto.CanonicalMIMEHeaderKey).
-var singleFields = map[string]bool{
-	"From": true, "Sender": true, "To": true, "Cc": true, "Bcc": true, "Reply-To": true,
-	"Subject": true, "Date": true, "Message-Id": true, "Mime-Version": true,
-	"Content-Type": true, "Content-Transfer-Encoding": true,
+// The fields that may appear only once in a message, as indexes into
+// builder.single; the address fields first, in the order of singleNames.
+const (
+	sFrom = iota
+	sSender
+	sTo
+	sCc
+	sBcc
+	sReplyTo
+	sSubject
+	sDate
+	sMessageID
+	sMimeVersion
+	sContentType
+	sContentTransferEncoding
+	nSingle
+	nAddressFields = sReplyTo + 1
+)
+
+// singleNames are the names of the fields that may appear only once in a
+// message, by index (sFrom...), in canonical form
+// (textproto.CanonicalMIMEHeaderKey).
+var singleNames = [nSingle]string{
+	"From", "Sender", "To", "Cc", "Bcc", "Reply-To",
+	"Subject", "Date", "Message-Id", "Mime-Version",
+	"Content-Type", "Content-Transfer-Encoding",
 }
+
+// singleFields maps the canonical name of each field of singleNames to its
+// index.
+var singleFields = func() map[string]int {
+	m := make(map[string]int, nSingle)
+	for i, name := range singleNames {
+		m[name] = i
+	}
+	return m
+}()
 
 var addressFields = map[string]bool{"From": true, "Sender": true, "To": true, "Cc": true, "Bcc": true, "Reply-To": true}
 
 // field is one expanded header field with where it came from.
 type field struct {
-	it     item
+	it     *item // in Template.items
 	values []string
 }
 
 // builder collects expanded header fields and settings.
 type builder struct {
 	t        *Template
-	single   map[string]*field
+	single   [nSingle]*field // by index (sFrom...)
 	extra    []*field
 	settings Settings
 	body     string
+	fields   []field // where the fields of single and extra are kept (see add)
+
+	// The body normalized (see bodyPart), when bodyDone.
+	bodyText []byte
+	bodyCTE  string
+	bodyDone bool
 }
 
-func (b *builder) init(t *Template) {
+// init prepares b for the items of t, with fields as the array of its
+// fields when it is large enough.
+func (b *builder) init(t *Template, fields []field) {
 	b.t = t
-	b.single = map[string]*field{}
+	// One array for every field: add never grows fields beyond its
+	// capacity, so that the pointers into it stay valid.
+	b.fields = fields[:0]
+	if cap(fields) < len(t.items) {
+		b.fields = make([]field, 0, len(t.items))
+	}
 }
 
 // valueError is an error about the k-th value of an item, placed at that
 // value.
-func (b *builder) valueError(it item, k int, format string, args ...any) *Error {
+func (b *builder) valueError(it *item, k int, format string, args ...any) *Error {
 	line, col := it.line, it.col
 	if k < len(it.pieces) {
 		p := &b.t.pieces[it.pieces[k]]
@@ -87,9 +133,9 @@ func (b *builder) valueError(it item, k int, format string, args ...any) *Error 
 	return &Error{File: b.t.name, Line: line, Col: col, Err: fmt.Errorf(it.key+": "+format, args...)}
 }
 
-func (b *builder) add(it item, values []string) error {
+func (b *builder) add(it *item, values []string) error {
 	for k, v := range values {
-		if strings.ContainsAny(v, "\r\n") {
+		if hasLineBreak(v) {
 			return b.valueError(it, k, "value contains a line break (CR or LF): %q", shorten(v))
 		}
 		if hasControl(v) {
@@ -119,13 +165,19 @@ func (b *builder) add(it item, values []string) error {
 		}
 		return nil
 	}
-	f := &field{it: it, values: values}
-	if singleFields[it.name] {
-		if prev := b.single[it.name]; prev != nil {
+	var f *field
+	if len(b.fields) < cap(b.fields) {
+		b.fields = append(b.fields, field{it: it, values: values})
+		f = &b.fields[len(b.fields)-1]
+	} else {
+		f = &field{it: it, values: values} // cannot happen: one field per item
+	}
+	if i, ok := singleFields[it.name]; ok {
+		if prev := b.single[i]; prev != nil {
 			return &Error{File: b.t.name, Line: it.line, Col: it.col,
 				Err: fmt.Errorf("%s: %s is already set at line %d; give it once, in the front matter or in the header", it.key, fieldName(it.name), prev.it.line)}
 		}
-		b.single[it.name] = f
+		b.single[i] = f
 		return nil
 	}
 	b.extra = append(b.extra, f)
@@ -135,33 +187,73 @@ func (b *builder) add(it item, values []string) error {
 // maxAddrCache bounds the parsed address fields a boundSet keeps.
 const maxAddrCache = 64
 
+// parsedAddrs is an address field value parsed (see parseAddresses) and
+// the list formatted for the header (see formatAddressList).
+type parsedAddrs struct {
+	list []*mail.Address
+	text string
+}
+
 // parseAddresses is parseAddresses, remembering the lists parsed by the
 // expansions of this set: in a batch the From field, and often others, are
-// the same for every message. The lists are only read, never changed.
-func (x *expansion) parseAddresses(v string) ([]*mail.Address, error) {
+// the same for every message. The lists are only read, never changed. It
+// also returns the list formatted by formatAddressList.
+func (x *expansion) parseAddresses(v string) ([]*mail.Address, string, error) {
 	bs := x.set
-	if list, ok := bs.addrs[v]; ok {
-		return list, nil
+	if p, ok := bs.addrs[v]; ok {
+		return p.list, p.text, nil
+	}
+	for _, a := range x.addrs {
+		if a.text == v {
+			// What {{addr}} printed and parsed: the checks of
+			// parseAddresses only.
+			list, err := checkAddresses(v, a.list)
+			if err != nil {
+				return nil, "", err
+			}
+			// net/mail formats an address with an ASCII display name as
+			// addr printed it.
+			text := ""
+			if isASCII(list[0].Name) {
+				text = v
+			}
+			return list, text, nil
+		}
 	}
 	list, err := parseAddresses(v)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	text := formatAddressList(list)
 	if bs.addrs == nil || len(bs.addrs) >= maxAddrCache {
-		bs.addrs = make(map[string][]*mail.Address)
+		bs.addrs = make(map[string]parsedAddrs)
 	}
 	if len(v) <= 1024 {
-		bs.addrs[v] = list
+		bs.addrs[v] = parsedAddrs{list, text}
 	}
-	return list, nil
+	return list, text, nil
 }
 
 // given returns f when it has a non-blank value, else nil.
 func given(f *field) *field {
-	if vals, _ := nonEmpty(f); len(vals) > 0 {
+	if firstNonEmpty(f) != "" {
 		return f
 	}
 	return nil
+}
+
+// firstNonEmpty returns the first non-blank value of a field, trimmed, or
+// "".
+func firstNonEmpty(f *field) string {
+	if f == nil {
+		return ""
+	}
+	for _, v := range f.values {
+		if v = strings.TrimSpace(v); v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // outName is the name a header field is written with: as the template
@@ -175,32 +267,50 @@ func outName(canon string, f *field) string {
 	return fieldName(canon)
 }
 
-// nonEmpty returns the non-blank values of a field and their indexes.
-func nonEmpty(f *field) (vals []string, idx []int) {
-	if f == nil {
-		return nil, nil
+// singleOutName is outName for the field singleNames[i].
+func singleOutName(i int, f *field) string {
+	if f != nil && f.it.field != "" {
+		return f.it.field
 	}
-	for k, v := range f.values {
-		if v = strings.TrimSpace(v); v != "" {
-			vals = append(vals, v)
-			idx = append(idx, k)
-		}
-	}
-	return vals, idx
+	return singleFieldNames[i]
 }
 
-func (b *builder) addresses(x *expansion, name string) ([]*mail.Address, error) {
-	f := b.single[name]
-	vals, idx := nonEmpty(f)
+// singleFieldNames are the conventional spellings of singleNames (see
+// fieldName).
+var singleFieldNames = func() (names [nSingle]string) {
+	for i, name := range singleNames {
+		names[i] = fieldName(name)
+	}
+	return names
+}()
+
+// addresses parses the addresses of the field single[i]: the address
+// lists of its non-blank values, in order, and the list formatted for the
+// header (formatAddressList), or "" when not known yet.
+func (b *builder) addresses(x *expansion, i int) ([]*mail.Address, string, error) {
+	f := b.single[i]
+	if f == nil {
+		return nil, "", nil
+	}
 	var all []*mail.Address
-	for i, v := range vals {
-		list, err := x.parseAddresses(v)
+	text := ""
+	for k, v := range f.values {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		list, t, err := x.parseAddresses(v)
 		if err != nil {
-			return nil, b.valueError(f.it, idx[i], "%v", err)
+			return nil, "", b.valueError(f.it, k, "%v", err)
+		}
+		if all == nil {
+			all = list[:len(list):len(list)] // shared, read only: an append copies it
+			text = t
+			continue
 		}
 		all = append(all, list...)
+		text = ""
 	}
-	return all, nil
+	return all, text, nil
 }
 
 func (b *builder) finish(x *expansion) (*Message, error) {
@@ -210,95 +320,90 @@ func (b *builder) finish(x *expansion) (*Message, error) {
 		k, v string
 		f    *field // where the value comes from, if from the template
 	}
-	var hdr []kv
+	var hdrBuf [16]kv
+	hdr := hdrBuf[:0]
 
-	addrs := map[string][]*mail.Address{}
-	for _, name := range []string{"From", "Sender", "To", "Cc", "Bcc", "Reply-To"} {
-		list, err := b.addresses(x, name)
+	var addrs [nAddressFields][]*mail.Address // by index (sFrom...)
+	var addrTexts [nAddressFields]string      // formatAddressList(addrs[i]), when known
+	for i := range addrs {
+		list, text, err := b.addresses(x, i)
 		if err != nil {
 			return nil, err
 		}
-		addrs[name] = list
+		addrs[i], addrTexts[i] = list, text
 	}
-	switch from := addrs["From"]; {
+	switch from := addrs[sFrom]; {
 	case len(from) == 0:
 		return nil, &Error{File: t.name, Line: 1, Col: 1, Err: errors.New("no From address: set from: in the front matter or a From: header")}
-	case len(from) > 1 && len(addrs["Sender"]) == 0:
-		f := b.single["From"]
+	case len(from) > 1 && len(addrs[sSender]) == 0:
+		f := b.single[sFrom]
 		return nil, b.valueError(f.it, 0, "%d addresses; a message with several authors needs a Sender header", len(from))
 	}
-	if len(addrs["Sender"]) > 1 {
-		return nil, b.valueError(b.single["Sender"].it, 0, "exactly one address expected")
+	if len(addrs[sSender]) > 1 {
+		return nil, b.valueError(b.single[sSender].it, 0, "exactly one address expected")
 	}
-	if s := addrs["Sender"]; len(s) == 1 {
+	if s := addrs[sSender]; len(s) == 1 {
 		m.From = s[0].Address
 	} else {
-		m.From = addrs["From"][0].Address
+		m.From = addrs[sFrom][0].Address
 	}
-	seen := map[string]bool{}
-	for _, name := range []string{"To", "Cc", "Bcc"} {
-		for _, a := range addrs[name] {
-			key := strings.ToLower(a.Address)
-			if !seen[key] {
-				seen[key] = true
-				m.Recipients = append(m.Recipients, a.Address)
-			}
-		}
-	}
+	m.Recipients = recipients(addrs[sTo], addrs[sCc], addrs[sBcc])
 	if len(m.Recipients) == 0 {
 		return nil, &Error{File: t.name, Line: 1, Col: 1, Err: errors.New("no recipient: set to:, cc: or bcc: in the front matter or a To:, Cc: or Bcc: header")}
 	}
-	for _, name := range []string{"From", "Sender", "To", "Cc", "Reply-To"} { // never Bcc
-		if list := addrs[name]; len(list) > 0 {
-			hdr = append(hdr, kv{outName(name, b.single[name]), formatAddressList(list), b.single[name]})
+	for _, i := range [...]int{sFrom, sSender, sTo, sCc, sReplyTo} { // never Bcc
+		if list := addrs[i]; len(list) > 0 {
+			text := addrTexts[i]
+			if text == "" {
+				text = formatAddressList(list)
+			}
+			f := b.single[i]
+			hdr = append(hdr, kv{singleOutName(i, f), text, f})
 		}
 	}
 
-	if f := given(b.single["Subject"]); f != nil {
-		vals, _ := nonEmpty(f)
-		hdr = append(hdr, kv{outName("Subject", f), encodeText(vals[0]), f})
+	if f := given(b.single[sSubject]); f != nil {
+		hdr = append(hdr, kv{singleOutName(sSubject, f), encodeText(firstNonEmpty(f)), f})
 	}
 
 	date := x.now
-	dateField := given(b.single["Date"])
+	dateField := given(b.single[sDate])
 	if f := dateField; f != nil {
-		vals, _ := nonEmpty(f)
-		d, err := netmail.ParseDate(vals[0])
+		v := firstNonEmpty(f)
+		d, err := netmail.ParseDate(v)
 		if err != nil {
-			return nil, b.valueError(f.it, 0, "invalid date %q: %v", vals[0], err)
+			return nil, b.valueError(f.it, 0, "invalid date %q: %v", v, err)
 		}
 		date = d
 	}
 	dateValue := "" // as go-message's SetDate writes it
 	if !date.IsZero() {
-		dateValue = date.Format(rfc5322Date)
+		dateValue = x.set.formatDate(date)
 	}
-	hdr = append(hdr, kv{outName("Date", dateField), dateValue, nil})
+	hdr = append(hdr, kv{singleOutName(sDate, dateField), dateValue, nil})
 
 	msgID, err := b.messageID(x)
 	if err != nil {
 		return nil, err
 	}
-	if msgID != "" { // as go-message's SetMessageID writes it
-		msgID = "<" + msgID + ">"
-	}
-	idField := given(b.single["Message-Id"])
-	hdr = append(hdr, kv{outName("Message-Id", idField), msgID, idField})
+	idField := given(b.single[sMessageID])
+	hdr = append(hdr, kv{singleOutName(sMessageID, idField), msgID, idField})
 
 	for _, f := range b.extra {
-		vals, _ := nonEmpty(f)
-		for _, v := range vals {
-			hdr = append(hdr, kv{outName(f.it.name, f), encodeText(v), f})
+		for _, v := range f.values {
+			if v = strings.TrimSpace(v); v != "" {
+				hdr = append(hdr, kv{outName(f.it.name, f), encodeText(v), f})
+			}
 		}
 	}
 
-	mimeField := given(b.single["Mime-Version"])
+	mimeField := given(b.single[sMimeVersion])
 	if f := mimeField; f != nil {
-		if vals, _ := nonEmpty(f); vals[0] != "1.0" {
+		if firstNonEmpty(f) != "1.0" {
 			return nil, b.valueError(f.it, 0, "only MIME-Version 1.0 exists")
 		}
 	}
-	hdr = append(hdr, kv{outName("Mime-Version", mimeField), "1.0", nil})
+	hdr = append(hdr, kv{singleOutName(sMimeVersion, mimeField), "1.0", nil})
 
 	// A Content-Transfer-Encoding from the template is ignored: the
 	// encoding is chosen for each part.
@@ -310,51 +415,90 @@ func (b *builder) finish(x *expansion) (*Message, error) {
 	for _, f := range root.fields {
 		hdr = append(hdr, kv{f[0], f[1], nil})
 	}
-	raws := make([]string, len(hdr))
-	for i, h := range hdr {
-		raw, ok := formatFieldChecked(h.k, h.v)
-		if ok {
-			raws[i] = raw
-			continue
-		}
-		if h.f != nil {
-			return nil, b.valueError(h.f.it, 0, "the %s header would have a line over 998 octets: it has a word too long to be folded (%q)", h.k, shorten(h.v))
-		}
-		return nil, &Error{File: t.name, Line: 1, Col: 1, Err: fmt.Errorf("the %s header would have a line over 998 octets (%q)", h.k, shorten(h.v))}
-	}
 	// The fields before MIME-Version are written as they are (m.head);
 	// go-message writes MIME-Version and the root entity's fields (see
 	// Message.write), also as formatted here: from the same buffer, with
 	// Header.AddRaw, which keeps the names' spelling (Header.Add would
-	// write Mime-Version).
+	// write Mime-Version). A message of one text part writes them itself
+	// (m.rootRaw, see writeLeaf).
 	n := len(hdr) - len(root.fields) - 1
 	size := 0
-	for _, r := range raws {
-		size += len(r)
+	for _, h := range hdr {
+		size += len(h.k) + len(": ") + len(h.v) + len("\r\n")
 	}
-	buf := make([]byte, 0, size)
-	for _, r := range raws[:n] {
-		buf = append(buf, r...)
-	}
-	m.head = buf[:len(buf):len(buf)]
-	ends := make([]int, 0, len(raws)-n)
-	for _, r := range raws[n:] {
-		buf = append(buf, r...)
-		ends = append(ends, len(buf))
-	}
-	// go-message writes the field added last first: add in reverse.
-	for i := len(ends) - 1; i >= 0; i-- {
-		start := len(m.head)
-		if i > 0 {
-			start = ends[i-1]
+	buf := make([]byte, 0, size+size/16) // room for some folding
+	headEnd := 0
+	var endBuf [8]int
+	ends := endBuf[:0] // where each field from MIME-Version on ends in buf
+	for i, h := range hdr {
+		var ok bool
+		if buf, ok = appendFieldChecked(buf, h.k, h.v); !ok {
+			if h.f != nil {
+				return nil, b.valueError(h.f.it, 0, "the %s header would have a line over 998 octets: it has a word too long to be folded (%q)", h.k, shorten(h.v))
+			}
+			return nil, &Error{File: t.name, Line: 1, Col: 1, Err: fmt.Errorf("the %s header would have a line over 998 octets (%q)", h.k, shorten(h.v))}
 		}
-		m.rootHeader.AddRaw(buf[start:ends[i]:ends[i]])
+		if i < n {
+			headEnd = len(buf)
+		} else {
+			ends = append(ends, len(buf))
+		}
+	}
+	m.head = buf[:headEnd:headEnd]
+	if root.verbatim || root.qp {
+		m.rootRaw = buf[headEnd:]
+	} else {
+		// go-message writes the field added last first: add in reverse.
+		for i := len(ends) - 1; i >= 0; i-- {
+			start := headEnd
+			if i > 0 {
+				start = ends[i-1]
+			}
+			m.rootHeader.AddRaw(buf[start:ends[i]:ends[i]])
+		}
 	}
 	m.keepTemps(x.mime.temps)
 	x.mime.temps = nil
 	return m, nil
 }
 
+// recipients returns the envelope recipients: the addresses of to, cc and
+// bcc, in order, without the repetitions of an address (compared in lower
+// case).
+func recipients(to, cc, bcc []*mail.Address) []string {
+	n := len(to) + len(cc) + len(bcc)
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, 0, n)
+	var keyBuf [8]string
+	keys := keyBuf[:0] // the lower-case addresses in out, when few
+	var seen map[string]bool
+	if n > len(keyBuf) {
+		seen = make(map[string]bool, n)
+	}
+	for _, list := range [...][]*mail.Address{to, cc, bcc} {
+		for _, a := range list {
+			key := strings.ToLower(a.Address)
+			if seen != nil {
+				if seen[key] {
+					continue
+				}
+				seen[key] = true
+			} else {
+				if slices.Contains(keys, key) {
+					continue
+				}
+				keys = append(keys, key)
+			}
+			out = append(out, a.Address)
+		}
+	}
+	return out
+}
+
+// messageID returns the value of the Message-ID field, "<id>", as
+// go-message's SetMessageID writes the id that its MessageID parses.
 func (b *builder) messageID(x *expansion) (string, error) {
 	var scratch mail.Header
 	check := func(id string) (string, error) {
@@ -365,14 +509,21 @@ func (b *builder) messageID(x *expansion) (string, error) {
 		if hasControl(id) {
 			return "", errors.New("contains a control character")
 		}
+		if _, ok := simpleMsgID(id); ok {
+			return id, nil // "<" + the id parsed + ">"
+		}
 		scratch.Set("Message-Id", id)
-		return scratch.MessageID()
+		v, err := scratch.MessageID()
+		if v != "" {
+			v = "<" + v + ">"
+		}
+		return v, err
 	}
-	if f := b.single["Message-Id"]; f != nil {
-		if vals, _ := nonEmpty(f); len(vals) > 0 {
-			id, err := check(vals[0])
+	if f := b.single[sMessageID]; f != nil {
+		if v := firstNonEmpty(f); v != "" {
+			id, err := check(v)
 			if err != nil {
-				return "", b.valueError(f.it, 0, "invalid Message-ID %q: %v", vals[0], err)
+				return "", b.valueError(f.it, 0, "invalid Message-ID %q: %v", v, err)
 			}
 			return id, nil
 		}
@@ -396,6 +547,38 @@ func (b *builder) messageID(x *expansion) (string, error) {
 	return id, nil
 }
 
+// simpleMsgID returns what go-message's Header.MessageID returns for the
+// field value id when id is "<left@right>" with left and right made of
+// ASCII atext and dots only (as random and batch Message-IDs are): the
+// text between the brackets. Other values are for go-message to parse:
+// ok is false.
+func simpleMsgID(id string) (v string, ok bool) {
+	if len(id) < 2 || id[0] != '<' || id[len(id)-1] != '>' {
+		return "", false
+	}
+	v = id[1 : len(id)-1]
+	at := strings.IndexByte(v, '@')
+	if at <= 0 || at == len(v)-1 {
+		return "", false
+	}
+	for i := 0; i < len(v); i++ {
+		if i != at && !msgIDText(v[i]) {
+			return "", false
+		}
+	}
+	return v, true
+}
+
+// msgIDText reports whether go-message's msg-id parser takes c as part of
+// an atom with dots (isAtext(c, true) there), for ASCII c.
+func msgIDText(c byte) bool {
+	switch c {
+	case '(', ')', '[', ']', ';', '@', '\\', ',', '<', '>', '"', ':':
+		return false
+	}
+	return '!' <= c && c <= '~'
+}
+
 // hostname is os.Hostname, asked once: it does not change while a batch
 // runs, and asking costs a system call or a file read per message.
 var hostname = sync.OnceValue(func() string {
@@ -417,12 +600,17 @@ func validBoundary(s string) bool {
 }
 
 // normalizeText turns every line ending (CRLF, LF or a lone CR) into CRLF,
-// ends the text with one, and chooses the transfer encoding (see
-// chooseEncoding).
-func normalizeText(s string) ([]byte, string) {
-	out := make([]byte, 0, len(s)+strings.Count(s, "\n")+2)
-	for s != "" {
-		j := strings.IndexByte(s, '\n')
+// ends the text with one, and chooses the transfer encoding as
+// chooseEncoding would for the result, looking at each line as it is
+// copied.
+//
+// The result is in a buffer of getTextBuf, which Message.Close gives back.
+func normalizeText(s []byte) ([]byte, string) {
+	out := getTextBuf(len(s) + bytes.Count(s, []byte("\n")) + 2)
+	var enc textStats
+	cr := bytes.IndexByte(s, '\r') >= 0 // else no line needs looking for one
+	for len(s) > 0 {
+		j := bytes.IndexByte(s, '\n')
 		line := s
 		if j >= 0 {
 			line = s[:j]
@@ -430,15 +618,17 @@ func normalizeText(s string) ([]byte, string) {
 				line = line[:n-1] // CRLF: one line break
 			}
 		}
-		for { // every other CR is a line break of its own
-			k := strings.IndexByte(line, '\r')
+		for cr { // every other CR is a line break of its own
+			k := bytes.IndexByte(line, '\r')
 			if k < 0 {
 				break
 			}
+			enc.line(line[:k])
 			out = append(out, line[:k]...)
 			out = append(out, '\r', '\n')
 			line = line[k+1:]
 		}
+		enc.line(line)
 		out = append(out, line...)
 		if j < 0 {
 			break
@@ -449,7 +639,42 @@ func normalizeText(s string) ([]byte, string) {
 	if len(out) > 0 && out[len(out)-1] != '\n' {
 		out = append(out, '\r', '\n')
 	}
-	return out, chooseEncoding(out)
+	return out, enc.encoding(len(out))
+}
+
+// textBufSizes are the capacities of the buffers of text parts kept for
+// later messages (see getTextBuf): some of the size classes of Go's memory
+// allocator, so that a buffer made with one of these capacities takes
+// little or no more memory than one made for the exact size.
+var textBufSizes = [...]int{
+	512, 768, 1024, 1280, 1536, 1792, 2048, 2304, 2688, 3072, 3456, 4096,
+	4864, 5376, 6144, 6784, 8192, 9472, 10240, 12288, 13568, 14336, 16384,
+	18432, 20480, 21760, 24576, 27264, 28672, 32768,
+}
+
+// textBufs hold the buffers of text parts given back by Message.Close, by
+// capacity (textBufSizes).
+var textBufs [len(textBufSizes)]sync.Pool
+
+// getTextBuf returns an empty buffer for at least n bytes: one given back
+// by putTextBuf, or a new one (of the least size of textBufSizes that
+// holds n bytes, when one does).
+func getTextBuf(n int) []byte {
+	i, _ := slices.BinarySearch(textBufSizes[:], n)
+	if i == len(textBufSizes) {
+		return make([]byte, 0, n)
+	}
+	if b, ok := textBufs[i].Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, textBufSizes[i])
+}
+
+// putTextBuf keeps b, which nothing uses any more, for getTextBuf.
+func putTextBuf(b []byte) {
+	if i, ok := slices.BinarySearch(textBufSizes[:], cap(b)); ok {
+		textBufs[i].Put(&b)
+	}
 }
 
 // foldable reports whether go-message writes the field k: v with lines of at
@@ -466,12 +691,10 @@ func foldable(k, v string) bool {
 // whether that is possible with lines of at most 998 octets, folding only
 // at white space (see foldable).
 func formatFieldChecked(k, v string) (raw string, ok bool) {
-	for i := 0; i < len(k); i++ {
-		if c := k[i]; c < '!' || c > '~' || c == ':' {
-			return "", false // go-message refuses to write it
-		}
+	if !writableFieldName(k) {
+		return "", false // go-message refuses to write it
 	}
-	if strings.ContainsAny(v, "\r\n") {
+	if hasLineBreak(v) {
 		return "", false // go-message refuses to write it
 	}
 	if len(k) > 0 && len(k)+len(": ")+len(v) <= preferredHeaderLen {
@@ -496,6 +719,35 @@ func formatFieldChecked(k, v string) (raw string, ok bool) {
 		return "", false
 	}
 	return raw, true
+}
+
+// appendFieldChecked appends the field k: v to dst as formatFieldChecked
+// formats it, and reports whether it could.
+func appendFieldChecked(dst []byte, k, v string) ([]byte, bool) {
+	if len(k) > 0 && len(k)+len(": ")+len(v) <= preferredHeaderLen && writableFieldName(k) && !hasLineBreak(v) {
+		// formatFieldChecked's "k: v" on one line, without building it.
+		dst = append(dst, k...)
+		dst = append(dst, ": "...)
+		dst = append(dst, v...)
+		return append(dst, "\r\n"...), true
+	}
+	raw, ok := formatFieldChecked(k, v)
+	if !ok {
+		return dst, false
+	}
+	return append(dst, raw...), true
+}
+
+// writableFieldName reports whether go-message writes a field named k
+// (see formatFieldChecked): k has no character outside printable US-ASCII
+// and no colon.
+func writableFieldName(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c < '!' || c > '~' || c == ':' {
+			return false
+		}
+	}
+	return true
 }
 
 var unfoldReplacer = strings.NewReplacer("\r\n ", " ", "\r\n\t", "\t")
@@ -652,6 +904,15 @@ func formatAddressList(list []*mail.Address) string {
 		parts[i] = formatAddress(a)
 	}
 	return strings.Join(parts, ", ")
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // formatAddress formats one address as formatAddressList does (what

@@ -2,11 +2,13 @@ package template
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"mime"
+	"mime/quotedprintable"
 	"net/textproto"
 	"os"
 	"runtime"
@@ -61,6 +63,8 @@ var errNoHTMLPart = errors.New(`the message has no HTML part to show inline imag
 type part struct {
 	fields   [][2]string // header fields, in the order written
 	body     []byte      // a text leaf's content, CRLF line endings
+	verbatim bool        // a text leaf in 7bit: body is written as it is (see normalizeText)
+	qp       bool        // a text leaf in quoted-printable
 	file     string      // a file leaf's content
 	root     string      // the include root the file is read from, "" when not confined
 	rel      string      // the file's path inside root
@@ -98,12 +102,12 @@ func (b *binding) addMIMEFuncs(m map[string]any) {
 // Content-Type field: text/plain (the default), text/html or
 // text/markdown.
 func (b *builder) bodyFormat() (string, error) {
-	f := b.single["Content-Type"]
-	vals, _ := nonEmpty(f)
-	if len(vals) == 0 {
+	f := b.single[sContentType]
+	v := firstNonEmpty(f)
+	if v == "" {
 		return formatText, nil
 	}
-	mt, _, err := mime.ParseMediaType(vals[0])
+	mt, _, err := mime.ParseMediaType(v)
 	switch {
 	case err != nil:
 	case mt == formatText, mt == formatHTML, mt == formatMarkdown:
@@ -111,13 +115,16 @@ func (b *builder) bodyFormat() (string, error) {
 	case mt == "text/x-markdown":
 		return formatMarkdown, nil
 	}
-	return "", b.valueError(f.it, 0, "%q: the body may be text/plain, text/html or text/markdown (mailscript writes the MIME structure and charset itself)", vals[0])
+	return "", b.valueError(f.it, 0, "%q: the body may be text/plain, text/html or text/markdown (mailscript writes the MIME structure and charset itself)", v)
 }
 
 // execPiece executes one piece of the template: the body of a text/html
 // template with html/template (values are escaped for their HTML context),
 // everything else with text/template.
-func (x *expansion) execPiece(tt *template.Template, b *builder, it item, name string, w io.Writer) error {
+//
+// A piece with a fast program (see fastProg) is run by it when it can be;
+// the output then goes to x.out directly, bounded as w would bound it.
+func (x *expansion) execPiece(tt *template.Template, b *builder, it *item, p *piece, w *limitedWriter) error {
 	if it.kind == itemBody {
 		format, err := b.bodyFormat()
 		if err != nil {
@@ -125,7 +132,14 @@ func (x *expansion) execPiece(tt *template.Template, b *builder, it item, name s
 		}
 		x.mime.format, x.mime.define = format, x.t.hasHTMLDefine()
 		if format == formatHTML {
-			return x.execHTML(name, w)
+			return x.execHTML(p.name, w)
+		}
+	}
+	if p.fast != nil && x.out != nil && w.w == io.Writer(x.out) {
+		start := x.out.Len()
+		if x.execFast(p.fast, x.out, w.n) {
+			w.n -= x.out.Len() - start
+			return nil
 		}
 	}
 	return tt.Execute(w, x.vals)
@@ -179,7 +193,7 @@ func (b *builder) buildBody(x *expansion, m *Message) (*part, error) {
 	switch format {
 	case formatText:
 		if t.hasHTMLDefine() {
-			var buf strings.Builder
+			var buf bytes.Buffer
 			w := &limitedWriter{w: &buf, n: maxPieceOutput}
 			if err := x.execHTML(htmlDefine, w); err != nil {
 				if w.n < 0 {
@@ -188,24 +202,24 @@ func (b *builder) buildBody(x *expansion, m *Message) (*part, error) {
 				}
 				return nil, t.convertError(err)
 			}
-			html = textPart(formatHTML, buf.String())
+			html = textPart(formatHTML, buf.Bytes())
 			if strings.TrimSpace(b.body) == "" {
 				break // HTML only
 			}
 		}
-		text = textPart(formatText, b.body)
+		text = b.bodyPart(formatText)
 	case formatHTML:
 		if t.hasHTMLDefine() {
 			l, c := t.definePos(htmlDefine)
 			return nil, t.errorf(l, c, "define: an HTML part is defined, but the body is already HTML (Content-Type: text/html)")
 		}
-		html = textPart(formatHTML, b.body)
+		html = b.bodyPart(formatHTML)
 	case formatMarkdown:
 		if t.hasHTMLDefine() {
 			l, c := t.definePos(htmlDefine)
 			return nil, t.errorf(l, c, "define: an HTML part is defined, but the body is Markdown and makes its own (Content-Type: text/markdown)")
 		}
-		text = textPart(formatText, b.body)
+		text = b.bodyPart(formatText)
 		out, err := renderMarkdown(b.body)
 		if err != nil {
 			return nil, &Error{File: t.name, Line: b.bodyLine(), Col: 1, Err: fmt.Errorf("markdown: %v", err)}
@@ -321,13 +335,36 @@ func (b *builder) bodyLine() int {
 
 // textPart makes a text/plain or text/html part of UTF-8 text, with CRLF
 // line endings and its transfer encoding.
-func textPart(mediaType, s string) *part {
+func textPart(mediaType string, s []byte) *part {
 	body, cte := normalizeText(s)
+	return newTextPart(mediaType, body, cte)
+}
+
+// bodyPart makes the part of the body (see textPart), of the text
+// normalized as the body was expanded when it was (see expansion.run).
+func (b *builder) bodyPart(mediaType string) *part {
+	if !b.bodyDone {
+		b.bodyText, b.bodyCTE = normalizeText([]byte(b.body))
+		b.bodyDone = true
+	}
+	return newTextPart(mediaType, b.bodyText, b.bodyCTE)
+}
+
+// newTextPart makes a text part of body, normalized by normalizeText
+// (which chose cte).
+func newTextPart(mediaType string, body []byte, cte string) *part {
 	ct, ok := textTypes[mediaType]
 	if !ok {
 		ct = formatMediaType(mediaType, map[string]string{"charset": "utf-8"})
 	}
-	return &part{fields: [][2]string{{"Content-Type", ct}, {"Content-Transfer-Encoding", cte}}, body: body}
+	// The part and its fields in one allocation.
+	p := &struct {
+		part
+		fields [2][2]string
+	}{fields: [2][2]string{{"Content-Type", ct}, {"Content-Transfer-Encoding", cte}}}
+	p.part.fields, p.body = p.fields[:], body
+	p.verbatim, p.qp = cte == "7bit", cte == "quoted-printable"
+	return &p.part
 }
 
 // textTypes are the Content-Type values of textPart, formatted once.
@@ -453,11 +490,7 @@ func chooseEncoding(body []byte) string {
 		} else {
 			body = nil
 		}
-		for _, c := range seg {
-			if c-0x20 > 0x7e-0x20 && c != '\t' { // >= 0x80, < 0x20 or 0x7f
-				unsafe++
-			}
-		}
+		unsafe += countUnsafe(seg)
 		lineLen += len(seg)
 		if lineLen > 998 {
 			long = true
@@ -466,13 +499,66 @@ func chooseEncoding(body []byte) string {
 			lineLen = 0
 		}
 	}
+	return textStats{unsafe, long}.encoding(total)
+}
+
+// textStats is what chooseEncoding looks at in a text: the bytes that 7bit
+// cannot carry, and whether a line is too long for it.
+type textStats struct {
+	unsafe int  // bytes >= 0x80, < 0x20 (but tab) or 0x7f
+	long   bool // a line over 998 octets
+}
+
+// line counts one line of the text, without its line break.
+func (st *textStats) line(s []byte) {
+	st.unsafe += countUnsafe(s)
+	if len(s) > 998 {
+		st.long = true
+	}
+}
+
+// encoding returns the transfer encoding for a text of total bytes.
+func (st textStats) encoding(total int) string {
 	switch {
-	case unsafe == 0 && !long:
+	case st.unsafe == 0 && !st.long:
 		return "7bit"
-	case unsafe > total/4:
+	case st.unsafe > total/4:
 		return "base64"
 	}
 	return "quoted-printable"
+}
+
+// countUnsafe returns the number of bytes of s that are >= 0x80, < 0x20
+// (but tab) or 0x7f. It looks at eight bytes at a time, and at each byte
+// of the eight only when one of them may be such a byte.
+func countUnsafe(s []byte) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	n, i := 0, 0
+	for ; i+8 <= len(s); i += 8 {
+		w := binary.LittleEndian.Uint64(s[i:])
+		// The high bit of a byte of w+lo|w is set when a byte of w is
+		// >= 0x7f, that of (w-0x20*lo)&^w when one is < 0x20 (and
+		// w >= 0x80 where it is not): exact about whether there is one,
+		// if not about which.
+		if (w+lo|w|(w-0x20*lo)&^w)&hi == 0 {
+			continue
+		}
+		for _, c := range s[i : i+8] {
+			if unsafeByte(c) {
+				n++
+			}
+		}
+	}
+	for _, c := range s[i:] {
+		if unsafeByte(c) {
+			n++
+		}
+	}
+	return n
+}
+
+func unsafeByte(c byte) bool {
+	return c-0x20 > 0x7e-0x20 && c != '\t' // >= 0x80, < 0x20 or 0x7f
 }
 
 // WriteTo streams the raw RFC 5322/MIME message to w, with CRLF line endings
@@ -494,6 +580,9 @@ func (m *Message) write(w io.Writer) error {
 	if _, err := w.Write(m.head); err != nil {
 		return err
 	}
+	if m.rootRaw != nil {
+		return m.writeLeaf(w)
+	}
 	// CreateWriter adds MIME-Version: 1.0 before the root's fields.
 	mw, err := message.CreateWriter(w, m.rootHeader)
 	if err != nil {
@@ -513,6 +602,34 @@ func (m *Message) write(w io.Writer) error {
 	}
 	return nil
 }
+
+// writeLeaf writes the rest of a message that is a single text part, in
+// 7bit or quoted-printable, as go-message's CreateWriter would: the root
+// fields (MIME-Version first, formatted by finish), the empty line and the
+// encoded body. A 7bit body has CRLF line endings only and no line over 998
+// octets (see normalizeText): go-message's line wrapper would
+// write it unchanged. Quoted-printable is mime/quotedprintable's writer,
+// the one go-message uses.
+func (m *Message) writeLeaf(w io.Writer) error {
+	if _, err := w.Write(m.rootRaw); err != nil {
+		return err
+	}
+	if _, err := w.Write(crlf); err != nil {
+		return err
+	}
+	p := m.root
+	if p.verbatim {
+		_, err := w.Write(p.body)
+		return err
+	}
+	qw := quotedprintable.NewWriter(w)
+	if _, err := qw.Write(p.body); err != nil {
+		return err
+	}
+	return qw.Close()
+}
+
+var crlf = []byte("\r\n")
 
 func (m *Message) writeBody(mw *message.Writer, p *part) error {
 	switch {
@@ -559,6 +676,10 @@ func (m *Message) Close() error {
 		return nil
 	}
 	m.closed = true
+	// The text parts' buffers go to later messages: WriteTo does not
+	// read them any more.
+	m.root.releaseText()
+	m.text, m.html = nil, nil
 	var first error
 	for _, p := range m.temps {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
@@ -567,6 +688,21 @@ func (m *Message) Close() error {
 	}
 	m.temps = nil
 	return first
+}
+
+// releaseText gives the buffers of the text parts under p back to
+// getTextBuf.
+func (p *part) releaseText() {
+	if p == nil {
+		return
+	}
+	if p.body != nil {
+		putTextBuf(p.body)
+		p.body = nil
+	}
+	for _, c := range p.children {
+		c.releaseText()
+	}
 }
 
 // keepTemps hands the expansion's temporary files to the message, with a

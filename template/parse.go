@@ -45,6 +45,8 @@ type Template struct {
 	// sets holds copies of set bound to an expansion (see boundSet),
 	// reused by later expansions.
 	sets sync.Pool
+	// vals holds empty maps for the values of an expansion (see getVals).
+	vals sync.Pool
 	// shellOnce computes shellErr, the error of checkNoShell.
 	shellOnce sync.Once
 	shellErr  *Error
@@ -159,7 +161,13 @@ func (t *Template) finishParse() error {
 	if err := t.checkPieces(); err != nil {
 		return err
 	}
-	return t.checkCalls()
+	if err := t.checkCalls(); err != nil {
+		return err
+	}
+	for i := range t.pieces {
+		t.pieces[i].fast = compileFast(t.pieces[i].tree)
+	}
+	return nil
 }
 
 // maxTemplateCalls bounds the {{template}} calls that executing one

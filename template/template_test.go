@@ -648,6 +648,20 @@ func FuzzParseExpand(f *testing.F) {
 		opts.NoShell = true // never run what the fuzzer writes
 		opts.IncludeRoot = root
 		opts.Values = map[string]any{"list": []any{v, map[string]any{"k": v}}, "m": map[string]any{"k": v}}
+		// The fast programs (see fastProg) print what text/template prints.
+		fast, slow := expandBoth(t, tmpl, func() Options {
+			o := fixedOptions(vars)
+			o.NoShell, o.IncludeRoot, o.Values = opts.NoShell, opts.IncludeRoot, opts.Values
+			n := 0
+			o.ContentID = func() string {
+				n++
+				return fmt.Sprintf("img-%d@mailscript.test", n)
+			}
+			return o
+		}, true)
+		if fast != slow {
+			t.Fatalf("with fast programs\n%q\nwith text/template\n%q", fast, slow)
+		}
 		m, err := tmpl.Expand(opts)
 		if err != nil {
 			var te *Error
