@@ -42,6 +42,9 @@ type Config struct {
 	// attach, inline) to a directory, as --include-root; a relative path is
 	// taken from the configuration file's directory.
 	IncludeRoot string `yaml:"include_root"`
+	// AllowEnv lists the environment variables templates may read with env,
+	// as --allow-env; with no_shell (or --no-shell) and no list, none.
+	AllowEnv []string `yaml:"allow_env"`
 	// Profiles are the named server settings.
 	Profiles map[string]Profile `yaml:"profiles"`
 }
@@ -207,7 +210,7 @@ func yamlError(name string, err error) error {
 		if _, err := fmt.Sscanf(msg, "line %d:", &line); err == nil {
 			msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
 		}
-		msg = strings.Replace(msg, "not found in type config.Config", "is not a known setting (known: default_profile, no_shell, shell_timeout, include_root, profiles)", 1)
+		msg = strings.Replace(msg, "not found in type config.Config", "is not a known setting (known: default_profile, no_shell, shell_timeout, include_root, allow_env, profiles)", 1)
 		msg = strings.Replace(msg, "not found in type config.Profile", "is not a known profile setting (known: server, tls, tls_ca, auth, user, password_env, from, ehlo, timeout, insecure_auth)", 1)
 		return &Error{Path: name, Line: line, Err: errors.New(msg)}
 	}

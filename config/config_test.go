@@ -14,6 +14,7 @@ default_profile: work
 no_shell: true
 shell_timeout: 5s
 include_root: templates
+allow_env: [BUILD_ID, CI_JOB_URL]
 profiles:
   work:
     server: smtp://mail.example.com:587
@@ -28,8 +29,13 @@ profiles:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.NoShell || time.Duration(c.ShellTimeout) != 5*time.Second || c.IncludeRoot != "templates" {
+	if !c.NoShell || time.Duration(c.ShellTimeout) != 5*time.Second || c.IncludeRoot != "templates" ||
+		strings.Join(c.AllowEnv, " ") != "BUILD_ID CI_JOB_URL" {
 		t.Fatalf("settings: %+v", c)
+	}
+	// An empty list is "none", not "unset".
+	if none, err := Parse("c.yaml", strings.NewReader("allow_env: []\n")); err != nil || none.AllowEnv == nil || len(none.AllowEnv) != 0 {
+		t.Fatalf("allow_env: []: %#v, %v", none, err)
 	}
 	p, ok, err := c.Profile("")
 	if err != nil || !ok {

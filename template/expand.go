@@ -55,6 +55,13 @@ type Options struct {
 	// are held to it too). Set it with NoShell for templates you do not
 	// fully trust.
 	ConfineToTemplateDir bool
+	// AllowEnv, when not nil, lists the only environment variables the env
+	// directive may read (HideEnv's are never read): any other counts as
+	// not set, so its default is used, else the error says it is not
+	// allowed. Set it (empty for none) with NoShell for templates you do
+	// not fully trust, which could otherwise put a CI token or a cloud key
+	// in a message to anyone.
+	AllowEnv []string
 }
 
 // DefaultShellTimeout is how long an sh directive may run when

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -100,8 +101,9 @@ func (x *expansion) required(name string, msg ...string) (any, error) {
 
 // env returns an environment variable: {{env "HOME"}} fails when HOME is
 // not set, {{env "REGION" "eu"}} returns "eu" then. A variable named in
-// Options.HideEnv counts as not set: with a default, the default is used;
-// without one, the error says it is hidden.
+// Options.HideEnv, or not in Options.AllowEnv when that is set, counts as
+// not set: with a default, the default is used; without one, the error
+// says why.
 func (x *expansion) env(name string, def ...string) (string, error) {
 	if len(def) > 1 {
 		return "", dirErr("env", "takes a variable name and at most one default, got %d defaults", len(def))
@@ -116,7 +118,8 @@ func (x *expansion) env(name string, def ...string) (string, error) {
 			break
 		}
 	}
-	if !hidden {
+	refused := x.opts.AllowEnv != nil && !slices.Contains(x.opts.AllowEnv, name)
+	if !hidden && !refused {
 		if v, ok := os.LookupEnv(name); ok {
 			return v, nil
 		}
@@ -126,6 +129,9 @@ func (x *expansion) env(name string, def ...string) (string, error) {
 	}
 	if hidden {
 		return "", dirErr("env", "environment variable %s is hidden from templates (it holds a secret)", name)
+	}
+	if refused {
+		return "", dirErr("env", "environment variable %s is not allowed for this template (allowed: %s)", name, allowedList(x.opts.AllowEnv))
 	}
 	return "", dirErr("env", "environment variable %s is not set (give a default: {{env %q \"default\"}})", name, name)
 }
@@ -359,4 +365,12 @@ func tooLarge(directive string) error {
 // base64Encode encodes s in standard base64 (RFC 4648, with padding).
 func base64Encode(s string) string {
 	return base64.StdEncoding.EncodeToString([]byte(s))
+}
+
+// allowedList names the variables of Options.AllowEnv for an error.
+func allowedList(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }

@@ -143,6 +143,56 @@ func TestEnv(t *testing.T) {
 	}
 }
 
+func TestEnvAllowed(t *testing.T) {
+	t.Setenv("MAILSCRIPT_TEST_SET", "set")
+	t.Setenv("MAILSCRIPT_TEST_TOKEN", "tok3n")
+	t.Setenv("MAILSCRIPT_TEST_SECRET", "s3cret")
+	const head = "From: a@example.com\nTo: b@example.com\n\n"
+	tests := []struct {
+		name    string
+		allow   []string // nil: every variable
+		body    string
+		want    string // the body, or
+		wantErr string // the error
+	}{
+		{"nil allows all", nil, `{{env "MAILSCRIPT_TEST_SET"}} {{env "MAILSCRIPT_TEST_TOKEN"}}`, "set tok3n", ""},
+		{"listed", []string{"MAILSCRIPT_TEST_SET"}, `{{env "MAILSCRIPT_TEST_SET"}}`, "set", ""},
+		{"unlisted with a default", []string{"MAILSCRIPT_TEST_SET"}, `{{env "MAILSCRIPT_TEST_TOKEN" "none"}}`, "none", ""},
+		{"unlisted", []string{"MAILSCRIPT_TEST_SET"}, `{{env "MAILSCRIPT_TEST_TOKEN"}}`, "",
+			`testdata/t.tmpl:4:3: env: environment variable MAILSCRIPT_TEST_TOKEN is not allowed for this template (allowed: MAILSCRIPT_TEST_SET)`},
+		{"empty list allows none", []string{}, `{{env "MAILSCRIPT_TEST_SET"}}`, "",
+			`testdata/t.tmpl:4:3: env: environment variable MAILSCRIPT_TEST_SET is not allowed for this template (allowed: none)`},
+		{"hidden even when listed", []string{"MAILSCRIPT_TEST_SECRET"}, `{{env "MAILSCRIPT_TEST_SECRET"}}`, "",
+			`testdata/t.tmpl:4:3: env: environment variable MAILSCRIPT_TEST_SECRET is hidden from templates (it holds a secret)`},
+		{"in a header too", []string{}, "", "",
+			`testdata/t.tmpl:3:12: env: environment variable MAILSCRIPT_TEST_TOKEN is not allowed for this template (allowed: none)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := fixedOptions(nil)
+			opts.HideEnv = []string{"MAILSCRIPT_TEST_SECRET"}
+			opts.AllowEnv = tt.allow
+			src := head + tt.body + "\n"
+			if tt.body == "" {
+				src = "From: a@example.com\nTo: b@example.com\nX-Token: {{env \"MAILSCRIPT_TEST_TOKEN\"}}\n\nbody\n"
+			}
+			m, err := expandString(src, opts)
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.body(); got != tt.want {
+				t.Errorf("body %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestShellOutput(t *testing.T) {
 	opts := fixedOptions(map[string]string{"who": "$(echo pwned)"})
 	opts.Values = map[string]any{"jobs": []any{"lint", "test"}, "n": 3}

@@ -85,6 +85,26 @@ func printCommandHelp(w io.Writer, c *command, fsets ...*flag.FlagSet) {
 	}
 }
 
+// namesFlag collects repeated flags of names, each maybe a comma-separated
+// list (--allow-env HOME --allow-env CI,BUILD_ID).
+type namesFlag struct{ names *[]string }
+
+func (n namesFlag) String() string {
+	if n.names == nil {
+		return ""
+	}
+	return strings.Join(*n.names, ",")
+}
+
+func (n namesFlag) Set(s string) error {
+	for _, name := range strings.Split(s, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			*n.names = append(*n.names, name)
+		}
+	}
+	return nil
+}
+
 // varsFlag collects repeated --var NAME=VALUE flags.
 type varsFlag map[string]string
 

@@ -19,6 +19,8 @@ type templateOptions struct {
 	valuesFile   string
 	noShell      bool
 	includeRoot  string
+	allowEnv     []string
+	allowEnvSet  bool
 	shellTimeout time.Duration
 	configFile   string
 }
@@ -29,6 +31,10 @@ func (o *templateOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.valuesFile, "values", "", "read template values from a YAML or JSON `FILE` (nested values work in loops)")
 	fs.BoolVar(&o.noShell, "no-shell", false, "refuse templates that run shell commands, and let them read files only under\ntheir own directory or --include-root (for templates you do not fully trust)")
 	fs.StringVar(&o.includeRoot, "include-root", "", "let templates include, render, attach and inline only files under `DIR`\n(default with --no-shell: the template's directory)")
+	fs.Func("allow-env", "let templates read only these environment variables with env (`NAMES`, comma-separated,\nrepeatable; default with --no-shell: none)", func(s string) error {
+		o.allowEnvSet = true
+		return namesFlag{&o.allowEnv}.Set(s)
+	})
 	fs.Var(durationOpt{&o.shellTimeout}, "shell-timeout", "time limit for each shell substitution (default 30s)")
 	fs.StringVar(&o.configFile, "config", "", "configuration `FILE` (default $MAILSCRIPT_CONFIG or ~/.config/mailscript/config.yaml)")
 }
@@ -97,6 +103,16 @@ func (o *templateOptions) expandOptions(cfg *config.Config, hideEnv []string) (t
 	// directory either (~/.ssh/id_rsa, /etc/passwd), unless a root is given.
 	opts.IncludeRoot = root
 	opts.ConfineToTemplateDir = opts.NoShell && root == ""
+	// Nor read the environment (CI tokens, cloud keys), but for the
+	// variables allowed by name.
+	switch {
+	case o.allowEnvSet:
+		opts.AllowEnv = append([]string{}, o.allowEnv...)
+	case cfg.AllowEnv != nil:
+		opts.AllowEnv = append([]string{}, cfg.AllowEnv...)
+	case opts.NoShell:
+		opts.AllowEnv = []string{}
+	}
 	if o.valuesFile != "" {
 		v, err := template.LoadValues(o.valuesFile)
 		if err != nil {
