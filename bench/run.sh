@@ -21,12 +21,14 @@
 #     1,000,000-row dry run and of a 1 GiB attachment.
 # Every sending run is checked against the sink's message counter.
 # Sizes: N (default 20000), N_SLOW (msmtp/swaks, 40), N_PY (3000),
-# N_RENDER (100000), N_MEM (1000000). PORT (2525).
+# N_RENDER (100000), N_MEM (1000000). PORT (2525). REPEAT (3): runs per
+# measurement, the median counts.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH=/usr/local/go/bin:$PATH:/usr/sbin:/sbin
 N=${N:-20000} N_SLOW=${N_SLOW:-40} N_PY=${N_PY:-3000} N_RENDER=${N_RENDER:-100000} N_MEM=${N_MEM:-1000000}
 PORT=${PORT:-2525}
+REPEAT=${REPEAT:-3}
 record=false
 [[ ${1:-} == --record ]] && record=true
 
@@ -80,24 +82,29 @@ sink_count() { tr '\r' '\n' <"$work/sink.out" | grep -o 'mesg=[0-9]*' | tail -1 
 
 declare -A rate
 now() { date +%s.%N; }
-# measure NAME COUNT CMD...: run CMD, check that the sink got COUNT more
-# messages, record messages per second.
+# measure NAME COUNT CMD...: run CMD REPEAT times, check each time that the
+# sink got COUNT more messages, record the median messages per second (the
+# runs of a tool interleave with nothing else, but a shared 2-core machine
+# still swings: the median of REPEAT runs is what the ratios use).
 measure() {
 	local name=$1 count=$2
 	shift 2
-	local before after t0 t1
-	before=$(sink_count)
-	t0=$(now)
-	"$@" >"$work/$name.log" 2>&1 || { echo "bench: $name failed:" >&2; tail -5 "$work/$name.log" >&2; exit 1; }
-	t1=$(now)
-	sleep 0.2
-	after=$(sink_count)
-	if ((after - ${before:-0} != count)); then
-		echo "bench: $name: the sink received $((after - ${before:-0})) messages, want $count" >&2
-		exit 1
-	fi
-	rate[$name]=$(awk -v c="$count" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", c / (b - a) }')
-	printf '%-28s %8d msgs in %6.2fs = %8s msgs/s\n' "$name" "$count" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" "${rate[$name]}"
+	local before after t0 t1 i rates=()
+	for ((i = 0; i < REPEAT; i++)); do
+		before=$(sink_count)
+		t0=$(now)
+		"$@" >"$work/$name.log" 2>&1 || { echo "bench: $name failed:" >&2; tail -5 "$work/$name.log" >&2; exit 1; }
+		t1=$(now)
+		sleep 0.2
+		after=$(sink_count)
+		if ((after - ${before:-0} != count)); then
+			echo "bench: $name: the sink received $((after - ${before:-0})) messages, want $count" >&2
+			exit 1
+		fi
+		rates+=("$(awk -v c="$count" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", c / (b - a) }')")
+	done
+	rate[$name]=$(printf '%s\n' "${rates[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	printf '%-28s %8d msgs x %d runs: %8s msgs/s (median; runs: %s)\n' "$name" "$count" "$REPEAT" "${rate[$name]}" "${rates[*]}"
 }
 
 batch() { # batch CONNECTIONS
@@ -107,12 +114,14 @@ batch() { # batch CONNECTIONS
 		--send --connections "$1"
 }
 per_process_msmtp() {
+	local i
 	for i in $(seq "$N_SLOW"); do
 		msmtp --host=127.0.0.1 --port="$PORT" --tls=off --auth=off \
 			--from=billing@example.com "user$i@example.com" <"$work/msg.eml"
 	done
 }
 per_process_swaks() {
+	local i
 	for i in $(seq "$N_SLOW"); do
 		swaks --silent 2 --server "127.0.0.1:$PORT" \
 			--from billing@example.com --to "user$i@example.com" --data - <"$work/msg.eml"
@@ -168,6 +177,7 @@ r4=$(ratio mailscript-4conn smtp-source-4sess)
 rm_=$(ratio mailscript-1conn msmtp-per-message)
 rs=$(ratio mailscript-1conn swaks-per-message)
 rp=$(ratio mailscript-1conn python-smtplib)
+rp4=$(ratio mailscript-4conn python-smtplib)
 rc=$(ratio mailscript-1conn ceiling-1conn)
 # What the smtplib target asks for, against what one connection allows.
 py5=$((5 * ${rate[python-smtplib]}))
@@ -179,7 +189,8 @@ table=$(cat <<TABLE
 | 4 connections vs smtp-source, 4 sessions | ${r4}× | ≥ 0.9× | $(check "$r4" 0.9) |
 | vs msmtp, one process per message | ${rm_}× | ≥ 100× | $(check "$rm_" 100) |
 | vs swaks, one process per message | ${rs}× | ≥ 100× | $(check "$rs" 100) |
-| vs Python smtplib, one connection | ${rp}× | ≥ 5× | $(check "$rp" 5) ($reach) |
+| vs Python smtplib, one connection (mailscript on 1 connection too) | ${rp}× | ≥ 5× | $(check "$rp" 5) ($reach) |
+| vs Python smtplib, one connection (mailscript's default, 4 connections) | ${rp4}× | (for information) | |
 | 1 connection vs the one-connection ceiling (bench/ceiling) | ${rc}× | ≤ 1× by construction | |
 | rendering alone (msgs/s) | ${rate[render]} | ≥ 50,000 | $(check "${rate[render]}" 50000) |
 | peak RSS, ${N_MEM}-row dry run | ${mem_rows} MiB | < 100 MiB | $(awk -v m="$mem_rows" 'BEGIN{print (m < 100) ? "ok" : "ABOVE TARGET"}') |
