@@ -118,6 +118,15 @@ func (x *expansion) attach(path string, opts ...string) (string, error) {
 		return "", err
 	}
 	paths := []string{x.resolvePath(path)}
+	if isGlob(path) {
+		// A pattern outside the root is refused whether it matches or
+		// not, naming none of the files it matches: a template cannot
+		// list or probe files outside (its matches inside are checked
+		// one by one below, symbolic links resolved).
+		if err := x.checkPatternRoot("attach", path, paths[0]); err != nil {
+			return "", err
+		}
+	}
 	if _, err := os.Lstat(paths[0]); err != nil && isGlob(path) {
 		// A pattern, unless a file has this very name.
 		paths, err = filepath.Glob(paths[0])

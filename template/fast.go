@@ -145,6 +145,9 @@ func (x *expansion) execFast(prog fastProg, buf *bytes.Buffer, limit int) (ok bo
 		op := &prog[i]
 		if !op.act {
 			buf.WriteString(op.text)
+			if buf.Len()-start > limit {
+				return false // text/template's writer fails on text too
+			}
 			continue
 		}
 		var s string

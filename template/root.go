@@ -123,6 +123,36 @@ func (x *expansion) checkRoot(directive, shown, file string) (rel string, err er
 	return "", &directiveError{directive, &rootError{path: shown, root: r.dir}}
 }
 
+// checkPatternRoot refuses a glob pattern (shown as the template wrote
+// it, resolved to pattern) whose path is outside the expansion's root, as
+// checkRoot would refuse a file there. A pattern's metacharacters match
+// inside one path element, never "..": a pattern inside the root matches
+// files inside it only (but for symbolic links, which checkRoot refuses).
+func (x *expansion) checkPatternRoot(directive, shown, pattern string) error {
+	r := x.root
+	if r == nil {
+		return nil
+	}
+	rootReal, err := r.resolve()
+	if err != nil {
+		return &directiveError{directive, err}
+	}
+	abs := absPath(pattern)
+	if within(r.dir, abs) || within(rootReal, abs) {
+		return nil
+	}
+	// The directory the pattern starts from, reached through a link
+	// (the root's alias).
+	dir := abs
+	for isGlob(dir) {
+		dir = filepath.Dir(dir)
+	}
+	if real, err := filepath.EvalSymlinks(dir); err == nil && within(rootReal, real) {
+		return nil
+	}
+	return &directiveError{directive, &rootError{path: shown, root: r.dir}}
+}
+
 // openInRoot opens a file checked by checkRoot: file itself when root is
 // "" (not confined), else rel inside root through os.OpenInRoot, which
 // follows no symbolic link out of root.
