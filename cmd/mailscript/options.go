@@ -105,14 +105,7 @@ func (o *templateOptions) expandOptions(cfg *config.Config, hideEnv []string) (t
 	opts.ConfineToTemplateDir = opts.NoShell && root == ""
 	// Nor read the environment (CI tokens, cloud keys), but for the
 	// variables allowed by name.
-	switch {
-	case o.allowEnvSet:
-		opts.AllowEnv = append([]string{}, o.allowEnv...)
-	case cfg.AllowEnv != nil:
-		opts.AllowEnv = append([]string{}, cfg.AllowEnv...)
-	case opts.NoShell:
-		opts.AllowEnv = []string{}
-	}
+	opts.AllowEnv = o.envAllowed(cfg)
 	if o.valuesFile != "" {
 		v, err := template.LoadValues(o.valuesFile)
 		if err != nil {
@@ -121,6 +114,22 @@ func (o *templateOptions) expandOptions(cfg *config.Config, hideEnv []string) (t
 		opts.Values = v
 	}
 	return opts, nil
+}
+
+// envAllowed returns the environment variables templates may read (with
+// env, or as the password of their front matter's password_env:): nil when
+// they may read any, else --allow-env, allow_env: of the configuration, or
+// none under --no-shell.
+func (o *templateOptions) envAllowed(cfg *config.Config) []string {
+	switch {
+	case o.allowEnvSet:
+		return append([]string{}, o.allowEnv...)
+	case cfg.AllowEnv != nil:
+		return append([]string{}, cfg.AllowEnv...)
+	case o.noShell || cfg.NoShell:
+		return []string{}
+	}
+	return nil
 }
 
 // fileRoot returns the directory templates may read files from, absolute:

@@ -369,6 +369,9 @@ func (o *sendOptions) resolve(conf *config.Config, s template.Settings) (setting
 	if err != nil {
 		return settings{}, &cliError{code: exitConfig, err: err}
 	}
+	if profName == "" {
+		profName = conf.DefaultProfile
+	}
 	tmpl := settings{server: s.Server, tls: s.TLS, auth: s.Auth, user: s.User, passwordEnv: s.PasswordEnv}
 	if s.Server == "" {
 		tmpl.tls = ""
@@ -399,6 +402,27 @@ func (o *sendOptions) resolve(conf *config.Config, s template.Settings) (setting
 	}
 	if r.timeout == 0 {
 		r.timeout = max(first.timeout, second.timeout)
+	}
+	// The template's password_env: reads an environment variable (and
+	// sends it to the server, which the template may name): under
+	// --no-shell only one allowed by --allow-env, as with env.
+	if allowed := o.envAllowed(conf); allowed != nil && s.PasswordEnv != "" &&
+		r.passwordEnv == s.PasswordEnv && o.passwordEnv == "" && prof.PasswordEnv != s.PasswordEnv &&
+		!slices.Contains(allowed, s.PasswordEnv) {
+		list := "none"
+		if len(allowed) > 0 {
+			list = strings.Join(allowed, ", ")
+		}
+		return settings{}, &cliError{code: exitDataErr, msg: fmt.Sprintf("front matter password_env: environment variable %s is not allowed for this template (allowed: %s)", s.PasswordEnv, list)}
+	}
+	// Nor may it send the password of the user's profile to a server it
+	// names itself: the profile's credentials go to the profile's server,
+	// or to one the user names.
+	if (o.noShell || conf.NoShell) && o.server == "" && o.passwordEnv == "" && s.Server != "" &&
+		r.server == s.Server && s.Server != prof.Server && r.passwordEnv != "" && r.passwordEnv == prof.PasswordEnv {
+		return settings{}, &cliError{code: exitDataErr,
+			msg:  fmt.Sprintf("server: a template run with --no-shell may not send the password of profile %s (password_env %s) to the server it names (%s)", profName, prof.PasswordEnv, s.Server),
+			hint: "give the server with --server URL, or put the profile first with --profile NAME"}
 	}
 	// The TLS mode travels with the server it was written for.
 	switch {
