@@ -13,7 +13,7 @@ var renderCmd = &command{
 	name:    "render",
 	summary: "expand a template and print the raw MIME message",
 	usage: `Usage: mailscript render TEMPLATE [--var NAME=VALUE]... [--values FILE]
-                       [--no-shell] [--include-root DIR] [-o FILE]
+                       [--no-shell] [--include-root DIR] [--allow-env NAMES] [-o FILE]
 
 Expands TEMPLATE (values, shell substitutions, dates, attachments) and prints
 the raw RFC 5322/MIME message with CRLF line endings, ready to pipe anywhere.
@@ -21,13 +21,15 @@ Nothing is sent. Template errors are reported as FILE:LINE:COL and exit 65.
 
 For a template you do not fully trust, --no-shell refuses shell commands and
 lets the template read files (include, render, attach, inline) only under
-its own directory, or under --include-root DIR.
+its own directory, or under --include-root DIR, and environment variables
+only when named by --allow-env NAMES.
 
 Examples:
   mailscript render samples/hello.tmpl
   mailscript render samples/hello.tmpl --var to=bob@example.com --var to_name="Bob B."
   mailscript render samples/cron-report.tmpl -o report.eml
   mailscript render --no-shell downloaded/offer.tmpl
+  mailscript render --no-shell --allow-env BUILD_ID,CI_JOB_URL shared/ci-alert.tmpl
 `,
 	setup: func(fs *flag.FlagSet) func(*env, []string) error {
 		var topts templateOptions
