@@ -415,14 +415,25 @@ func (o *sendOptions) resolve(conf *config.Config, s template.Settings) (setting
 		}
 		return settings{}, &cliError{code: exitDataErr, msg: fmt.Sprintf("front matter password_env: environment variable %s is not allowed for this template (allowed: %s)", s.PasswordEnv, list)}
 	}
-	// Nor may it send the password of the user's profile to a server it
-	// names itself: the profile's credentials go to the profile's server,
-	// or to one the user names.
-	if (o.noShell || conf.NoShell) && o.server == "" && o.passwordEnv == "" && s.Server != "" &&
-		r.server == s.Server && s.Server != prof.Server && r.passwordEnv != "" && r.passwordEnv == prof.PasswordEnv {
-		return settings{}, &cliError{code: exitDataErr,
-			msg:  fmt.Sprintf("server: a template run with --no-shell may not send the password of profile %s (password_env %s) to the server it names (%s)", profName, prof.PasswordEnv, s.Server),
-			hint: "give the server with --server URL, or put the profile first with --profile NAME"}
+	// Nor may it send the user's credentials — a profile's password, or
+	// one given by a flag, a prompt, a token, a client certificate — to a
+	// server it names itself: they go to the server the user names
+	// (--server, or the profile's). Only the template's own password_env:,
+	// when --allow-env lets it through, may go to the template's server.
+	if (o.noShell || conf.NoShell) && o.server == "" && s.Server != "" && r.server == s.Server && s.Server != prof.Server {
+		own := s.PasswordEnv != "" && r.passwordEnv == s.PasswordEnv && o.passwordEnv == "" &&
+			o.passwordCmd == "" && o.tokenEnv == "" && o.tokenCmd == "" && o.tls.cert == ""
+		users := o.passwordEnv != "" || o.passwordCmd != "" || o.tokenEnv != "" || o.tokenCmd != "" ||
+			o.tls.cert != "" || r.passwordEnv != "" || r.user != ""
+		if users && !own {
+			what := "your credentials"
+			if r.passwordEnv != "" && r.passwordEnv == prof.PasswordEnv {
+				what = fmt.Sprintf("the password of profile %s (password_env %s)", profName, prof.PasswordEnv)
+			}
+			return settings{}, &cliError{code: exitDataErr,
+				msg:  fmt.Sprintf("server: a template run with --no-shell may not send %s to the server it names (%s)", what, s.Server),
+				hint: "give the server with --server URL, or put the profile first with --profile NAME"}
+		}
 	}
 	// The TLS mode travels with the server it was written for.
 	switch {
