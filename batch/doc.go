@@ -15,9 +15,12 @@
 // "uncertain" rows are what a crash can leave), temporary failures are
 // retried with exponential backoff and jitter, 421 and 451 4.7.x slow the
 // batch down, and 535 stops it. A message accepted for some recipients and
-// refused for others is "partial": journaled and reported with the refused
-// recipients, and a retry batch whose data is the report sends it to those
-// only. docs/batch.md describes the command.
+// refused with a 4xx for others is retried to those only (the same bytes,
+// RCPT limited to them; the journal's "deferred" record lists them, so that
+// --resume goes on with them only). A message refused for some recipients
+// for good (5xx, or 4xx past the retries) is "partial": journaled and
+// reported with the refused recipients, and a retry batch whose data is the
+// report sends it to those only. docs/batch.md describes the command.
 //
 // The foundation lives in subpackages, each with one job:
 //

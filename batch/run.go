@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,7 +66,11 @@ type Config struct {
 
 	// Journal, when set, receives every state change; rows it holds as
 	// sent, failed or skipped are not sent again, uncertain ones only with
-	// ResendUncertain, and re-sent rows keep their Message-ID.
+	// ResendUncertain, and re-sent rows keep their Message-ID. A journal
+	// opened with OpenOptions.Positions lets a resumed run find the rows
+	// left waiting for a retry to some of their recipients only (the
+	// message was accepted for the others), and send to those only;
+	// without positions such a row goes to all its recipients.
 	Journal         *journal.Journal
 	ResendUncertain bool
 	// Report, when set, gets one entry per row (written under a lock).
@@ -103,7 +108,9 @@ type RowResult struct {
 	Error      string // what went wrong when it is not an SMTP reply; refused recipients of a sent row
 	// Refused are the recipients refused while the message went to the
 	// others (Status Sent): the row is partly delivered, "partial" in the
-	// report.
+	// report. Recipients refused with a 4xx are retried first (to them
+	// only); they are here when the retries were used up, with their last
+	// replies.
 	Refused  []journal.Refusal
 	Attempts int
 	First    time.Time
@@ -158,6 +165,98 @@ type item struct {
 	first    time.Time
 	last     time.Time
 	deadline time.Time
+
+	// A message accepted for some recipients while others were refused
+	// with a 4xx is retried to those only (the same spooled bytes): all is
+	// then the message's recipients and to the pending ones, pend their
+	// last replies (in to's order), final the recipients refused for good
+	// (5xx), and acc the reply to the last accepted delivery. all is nil
+	// otherwise.
+	all   []string
+	pend  []journal.Refusal
+	final []journal.Refusal
+	acc   *journal.Record // Code, Enhanced, Reply, QueueID
+	flush bool            // the retry makes the journal durable first
+}
+
+// narrowed reports whether it goes to the recipients left from an earlier
+// delivery only.
+func (it *item) narrowed() bool { return it.all != nil }
+
+// refusals returns every recipient of a narrowed row that has not accepted
+// the message yet: those refused for good, then the pending ones.
+func (it *item) refusals() []journal.Refusal {
+	out := make([]journal.Refusal, 0, len(it.final)+len(it.pend))
+	return append(append(out, it.final...), it.pend...)
+}
+
+// narrowRec completes a record of a narrowed row, other than its final
+// "sent", with what --resume needs to go on: rcpt the pending recipients,
+// refused every recipient that has not accepted the message (the pending
+// ones with their last replies), and, but on "sending", the code, reply
+// and queue id of the accepted delivery.
+func (it *item) narrowRec(r *journal.Record) {
+	if !it.narrowed() || r.State == journal.Sent {
+		return
+	}
+	r.Recipients = it.to
+	r.Refused = it.refusals()
+	if it.acc != nil && r.State != journal.Sending {
+		r.Code, r.Enhanced, r.Reply, r.QueueID = it.acc.Code, it.acc.Enhanced, it.acc.Reply, it.acc.QueueID
+	}
+}
+
+// narrow makes it go to the recipients of pend only.
+func (it *item) narrow(pend []journal.Refusal) {
+	if it.all == nil {
+		it.all = it.to
+	}
+	it.pend = pend
+	it.to = make([]string, len(pend))
+	for i, f := range pend {
+		it.to[i] = f.Rcpt
+	}
+}
+
+// resumeNarrowed restores, at --resume, a row that an earlier run left
+// deferred (or uncertain) after its message was accepted for some of its
+// recipients: its last journal record lists the recipients still pending
+// (narrower than the message's), and the row goes to those only. Without
+// the record (the journal opened without positions) it goes to all.
+func (b *run) resumeNarrowed(it *item) {
+	j := b.cfg.Journal
+	if st := j.State(it.row.Num); st != journal.Deferred && st != journal.Uncertain {
+		return
+	}
+	rec, err := j.LastRecord(it.row.Num)
+	if err != nil || rec == nil || len(rec.Recipients) == 0 || len(rec.Recipients) >= len(it.to) ||
+		(rec.State != journal.Deferred && rec.State != journal.Uncertain) {
+		return
+	}
+	find := func(list []string, a string) int {
+		return slices.IndexFunc(list, func(b string) bool { return strings.EqualFold(a, b) })
+	}
+	var pend []journal.Refusal
+	for _, a := range rec.Recipients {
+		i := find(it.to, a)
+		if i < 0 {
+			return // not the message's recipients: the data or the template changed
+		}
+		f := journal.Refusal{Rcpt: it.to[i]}
+		if k := slices.IndexFunc(rec.Refused, func(r journal.Refusal) bool { return strings.EqualFold(r.Rcpt, a) }); k >= 0 {
+			f.Code, f.Enhanced, f.Reply = rec.Refused[k].Code, rec.Refused[k].Enhanced, rec.Refused[k].Reply
+		}
+		pend = append(pend, f)
+	}
+	for _, f := range rec.Refused {
+		if find(rec.Recipients, f.Rcpt) < 0 {
+			it.final = append(it.final, f)
+		}
+	}
+	if rec.Code/100 == 2 {
+		it.acc = &journal.Record{Code: rec.Code, Enhanced: rec.Enhanced, Reply: rec.Reply, QueueID: rec.QueueID}
+	}
+	it.narrow(pend)
 }
 
 // run is the state of one Run.
@@ -488,6 +587,9 @@ func (b *run) dispatch(r *rendered) {
 	it := &item{rendered: r}
 	if j := b.cfg.Journal; j != nil {
 		it.attempt = j.Attempts(r.row.Num)
+		if r.render == nil {
+			b.resumeNarrowed(it)
+		}
 	}
 	if r.render != nil {
 		res := RowResult{Row: r.row.Num, Key: r.key, Status: journal.Failed, Invalid: r.invalid, Error: r.render.Error()}
@@ -533,6 +635,7 @@ func (b *run) finish(it *item, res RowResult, rec *journal.Record) {
 		rec = &journal.Record{Row: it.row.Num, Key: it.key, State: journal.Failed, Error: res.Error}
 	}
 	if rec != nil {
+		it.narrowRec(rec)
 		b.journal(*rec)
 	}
 	b.outcome(res, it.row.Values)
@@ -587,8 +690,18 @@ func (b *run) journalFailed(err error) {
 // batch stops meanwhile.
 func (b *run) retry(it *item, d time.Duration) {
 	b.prog.Retrying.Add(1)
+	flush := it.flush && b.cfg.Journal != nil
+	it.flush = false
 	go func() {
 		defer b.prog.Retrying.Add(-1)
+		if flush {
+			// The row's "deferred" record is durable before the wait, not
+			// only with the next group: killed meanwhile, --resume goes on
+			// with the recipients left.
+			if err := b.cfg.Journal.Flush(); err != nil {
+				b.journalFailed(err)
+			}
+		}
 		if sleep(b.ctx, d) == nil {
 			select {
 			case b.ready <- it:

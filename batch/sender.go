@@ -3,6 +3,7 @@ package batch
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -258,8 +259,10 @@ func (s *sender) prepare(g []*item) chan error {
 		return nil
 	}
 	for _, it := range g {
-		b.journal(journal.Record{Row: it.row.Num, Key: it.key, Recipients: it.to, State: journal.Sending,
-			Hash: it.spool.hash, MessageID: it.msgID, Attempt: it.attempt})
+		rec := journal.Record{Row: it.row.Num, Key: it.key, Recipients: it.to, State: journal.Sending,
+			Hash: it.spool.hash, MessageID: it.msgID, Attempt: it.attempt}
+		it.narrowRec(&rec)
+		b.journal(rec)
 	}
 	flushed := make(chan error, 1)
 	go func() {
@@ -332,8 +335,10 @@ func (s *sender) unprepare(g []*item) {
 		it.attempt--
 		if b.cfg.Journal != nil {
 			b.fin.Lock()
-			b.journal(journal.Record{Row: it.row.Num, Key: it.key, State: journal.Deferred, Attempt: it.attempt,
-				Error: "not sent (the connection was not used for it)"})
+			rec := journal.Record{Row: it.row.Num, Key: it.key, State: journal.Deferred, Attempt: it.attempt,
+				Error: "not sent (the connection was not used for it)"}
+			it.narrowRec(&rec)
+			b.journal(rec)
 			b.fin.Unlock()
 		}
 		if b.ctx.Err() != nil {
@@ -359,18 +364,7 @@ func (s *sender) outcome(it *item, o transport.Outcome, before int) (broken bool
 	}
 	if o.Err == nil {
 		it.tries++
-		res.Status = journal.Sent
-		for _, rr := range o.Result.Refused() {
-			f := journal.Refusal{Rcpt: rr.Addr}
-			if rr.Reply != nil {
-				f.Code, f.Enhanced, f.Reply = rr.Reply.Code, rr.Reply.Enhanced, rr.Reply.Text
-			}
-			res.Refused = append(res.Refused, f)
-		}
-		res.Error = refusedText(res.Refused)
-		rec.State, rec.Code, rec.Enhanced, rec.Reply, rec.QueueID, rec.Refused = journal.Sent, res.Code, res.Enhanced, res.Reply, res.QueueID, res.Refused
-		b.finish(it, res, &rec)
-		return false
+		return s.accepted(it, o.Result, res, rec)
 	}
 	var te *transport.Error
 	if !errors.As(o.Err, &te) {
@@ -400,6 +394,9 @@ func (s *sender) outcome(it *item, o transport.Outcome, before int) (broken bool
 	res.Error = te.Error()
 	rec.Code, rec.Enhanced, rec.Reply, rec.Error = res.Code, res.Enhanced, res.Reply, res.Error
 	broken = te.Reply != nil && te.Reply.Code == 421
+	if it.narrowed() && !(errors.Is(te, transport.ErrBroken) && !o.DotWritten) && !te.Ambiguous() {
+		return s.narrowedFailed(it, te, res, rec, broken)
+	}
 	switch {
 	case errors.Is(te, transport.ErrBroken) && !o.DotWritten:
 		// The connection was gone before the server said anything about
@@ -408,6 +405,7 @@ func (s *sender) outcome(it *item, o transport.Outcome, before int) (broken bool
 		it.attempt--
 		rec.State, rec.Attempt = journal.Deferred, it.attempt
 		rec.Error = "not sent (connection lost before it): " + rec.Error
+		it.narrowRec(&rec)
 		b.fin.Lock()
 		b.journal(rec)
 		b.fin.Unlock()
@@ -421,6 +419,7 @@ func (s *sender) outcome(it *item, o transport.Outcome, before int) (broken bool
 		it.tries++
 		res.Status, rec.State = journal.Uncertain, journal.Uncertain
 		if b.cfg.ResendUncertain && b.again(it) {
+			it.narrowRec(&rec)
 			b.fin.Lock()
 			b.journal(rec)
 			b.fin.Unlock()
@@ -445,6 +444,7 @@ func (s *sender) outcome(it *item, o transport.Outcome, before int) (broken bool
 		res.Status, rec.State = journal.Deferred, journal.Deferred
 		res.Attempts = it.tries + it.closed
 		if b.again(it) {
+			it.narrowRec(&rec)
 			b.fin.Lock()
 			b.journal(rec)
 			b.fin.Unlock()
@@ -460,6 +460,147 @@ func (s *sender) outcome(it *item, o transport.Outcome, before int) (broken bool
 		b.finish(it, res, &rec)
 		return broken
 	}
+}
+
+// accepted records a message the server accepted (for every recipient, or
+// some). Recipients refused with a 4xx get the message on a retry (the same
+// bytes, RCPT limited to them, the usual backoff and limits), which the
+// journal records as "deferred" with them in rcpt; those refused with a 5xx
+// are final. The row is "sent" once no recipient is pending, partly (with
+// Refused) when some never accepted it.
+func (s *sender) accepted(it *item, r *transport.SendResult, res RowResult, rec journal.Record) bool {
+	b := s.b
+	acc := &journal.Record{Code: res.Code, Enhanced: res.Enhanced, Reply: res.Reply, QueueID: res.QueueID}
+	final := it.final
+	var temp []journal.Refusal
+	throttled := false
+	for _, rr := range r.Refused() {
+		f := refusal(rr.Addr, rr.Reply)
+		if f.Code/100 != 4 {
+			final = append(final, f)
+			continue
+		}
+		temp = append(temp, f)
+		if f.Code == 421 || (f.Code == 451 && strings.HasPrefix(f.Enhanced, "4.7.")) {
+			throttled = true
+		}
+	}
+	if throttled {
+		b.prog.Throttled.Add(1)
+		b.gov.throttle()
+	}
+	if len(temp) > 0 && b.again(it) {
+		it.final, it.acc = final, acc
+		it.narrow(temp)
+		rec.State = journal.Deferred
+		it.narrowRec(&rec)
+		rec.Error = "accepted for the other recipients; to be retried: " + refusedText(temp)
+		b.fin.Lock()
+		b.journal(rec)
+		b.fin.Unlock()
+		it.flush = true
+		b.retry(it, b.retryDelay(it))
+		return false
+	}
+	res.Status = journal.Sent
+	res.Refused = append(final, temp...)
+	res.Error = refusedText(res.Refused)
+	if it.narrowed() {
+		res.Recipients = it.all
+	}
+	rec.State, rec.Code, rec.Enhanced, rec.Reply, rec.QueueID, rec.Refused = journal.Sent, res.Code, res.Enhanced, res.Reply, res.QueueID, res.Refused
+	b.finish(it, res, &rec)
+	return false
+}
+
+// narrowedFailed records a failed retry of a narrowed row (the message was
+// accepted for its other recipients before): the pending recipients get
+// the failure as their last reply (each its own for refusals at RCPT),
+// those refused with a 5xx are final, and the rest are retried while the
+// limits allow; otherwise the row ends "sent", partly: every recipient that
+// never accepted the message is in Refused. It reports whether the
+// connection is unusable.
+func (s *sender) narrowedFailed(it *item, te *transport.Error, res RowResult, rec journal.Record, broken bool) bool {
+	b := s.b
+	if broken {
+		it.closed++ // 421: not held against the row, as for any other
+	} else {
+		it.tries++
+	}
+	if te.Reply == nil && te.Temporary() {
+		broken = true // a network failure before the dot
+	}
+	temporary := te.Temporary()
+	var re *transport.RcptError
+	if errors.As(te, &re) {
+		// Every pending recipient refused at RCPT: each with its reply.
+		var pend []journal.Refusal
+		for _, p := range it.pend {
+			k := slices.IndexFunc(re.Refused, func(r transport.RefusedRecipient) bool { return r.Addr == p.Rcpt })
+			if k >= 0 {
+				p = refusal(p.Rcpt, re.Refused[k].Reply)
+			}
+			if p.Code/100 == 4 {
+				pend = append(pend, p)
+			} else {
+				it.final = append(it.final, p)
+			}
+		}
+		it.narrow(pend)
+		temporary = len(pend) > 0
+	} else {
+		pend := it.pend
+		if te.Reply != nil {
+			pend = make([]journal.Refusal, len(it.pend))
+			for i, p := range it.pend {
+				pend[i] = refusal(p.Rcpt, te.Reply)
+			}
+		}
+		if !temporary {
+			for _, p := range pend {
+				if te.Reply == nil {
+					p.Reply = te.Error()
+				}
+				it.final = append(it.final, p)
+			}
+			pend = nil
+		}
+		it.narrow(pend)
+	}
+	if temporary && b.again(it) {
+		rec.State = journal.Deferred
+		it.narrowRec(&rec)
+		b.fin.Lock()
+		b.journal(rec)
+		b.fin.Unlock()
+		b.retry(it, b.retryDelay(it))
+		return broken
+	}
+	res.Status = journal.Sent
+	res.Recipients = it.all
+	res.Refused = it.refusals()
+	res.Error = refusedText(res.Refused)
+	if re == nil {
+		res.Error += "; the last try: " + te.Error()
+	}
+	res.Code, res.Enhanced, res.Reply, res.QueueID = 0, "", "", ""
+	if a := it.acc; a != nil {
+		res.Code, res.Enhanced, res.Reply, res.QueueID = a.Code, a.Enhanced, a.Reply, a.QueueID
+	}
+	res.Attempts = it.tries
+	rec = journal.Record{Row: it.row.Num, Key: it.key, Attempt: it.attempt, State: journal.Sent,
+		Code: res.Code, Enhanced: res.Enhanced, Reply: res.Reply, QueueID: res.QueueID, Refused: res.Refused}
+	b.finish(it, res, &rec)
+	return broken
+}
+
+// refusal is a recipient refused with reply r.
+func refusal(addr string, r *transport.Reply) journal.Refusal {
+	f := journal.Refusal{Rcpt: addr}
+	if r != nil {
+		f.Code, f.Enhanced, f.Reply = r.Code, r.Enhanced, r.Text
+	}
+	return f
 }
 
 // again reports whether a row may be tried once more.
@@ -494,6 +635,7 @@ func (s *sender) stopped(it *item, o transport.Outcome, te *transport.Error, res
 	it.attempt--
 	rec.State, rec.Attempt = journal.Deferred, it.attempt
 	rec.Error = "not sent (the batch stopped): " + te.Error()
+	it.narrowRec(&rec)
 	b.fin.Lock()
 	b.journal(rec)
 	b.fin.Unlock()

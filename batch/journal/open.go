@@ -145,7 +145,10 @@ func Open(path string, opts OpenOptions) (*Journal, error) {
 }
 
 // settle appends, and makes durable, an "uncertain" record for every row
-// that the replay found left "sending"; the file is size bytes long.
+// that the replay found left "sending"; the file is size bytes long. With
+// positions, a row whose "sending" record was a retry to some recipients
+// only (rcpt and refused: the message was accepted for the others) keeps
+// them in its "uncertain" record.
 func (j *Journal) settle(size int64) error {
 	var buf []byte
 	now := j.now().UTC()
@@ -153,6 +156,11 @@ func (j *Journal) settle(size int64) error {
 		r := Record{Time: now, Row: row, State: Uncertain, MessageID: j.table.MessageID(row),
 			Attempt: j.table.Attempts(row), Error: FoundAtResume}
 		if j.pos != nil {
+			// A retry to some recipients only (the message was accepted
+			// for the others): the "uncertain" record keeps them.
+			if last, err := j.LastRecord(row); err == nil && last != nil && last.State == Sending && len(last.Refused) > 0 {
+				r.Recipients, r.Refused = last.Recipients, last.Refused
+			}
 			j.pos.set(row, size+int64(len(buf)))
 		}
 		buf = appendRecord(buf, &r)

@@ -67,9 +67,12 @@ stopped run left "sending", are "uncertain" and re-sent only with
 --resend-uncertain, with the same Message-ID. Without --resume an existing
 journal is an error.
 
-A message accepted for some recipients and refused for others is
-"partial": the report (--report) lists the refused ones (ms_refused), and a
-retry batch whose data is that report sends a partial row to them only.
+A message accepted for some recipients and refused with a 4xx for others
+(greylisting) is retried to those only, same Message-ID, like any temporary
+failure (--resume too goes on with those only). Refused for good (5xx, or
+4xx past the retries), the row is "partial": the report (--report) lists
+the refused ones (ms_refused), and a retry batch whose data is that report
+sends a partial row to them only.
 
 Exit codes: 0 every row delivered (a dry run: every row valid); 65 some rows
 invalid (data or template errors), the rest delivered; 69 some rows failed
@@ -554,9 +557,12 @@ func (o *batchOptions) openJournal(e *env, jpath, tmplPath string, ds *dataSourc
 			"add --resume to continue it (rows already sent are skipped), or remove the journal to start over")
 	}
 	if exists {
-		// With --report, the rows an earlier run finished are reported
+		// Each row's last record stays readable (4 bytes a row): a row
+		// left waiting for a retry to some of its recipients only (the
+		// message was accepted for the others) goes to those only, and
+		// with --report the rows an earlier run finished are reported
 		// with their reply read back from the journal.
-		j, err := journal.Open(jpath, journal.OpenOptions{TemplateSHA256: tsum, DataSHA256: dsum, Force: o.force, Positions: o.report != ""})
+		j, err := journal.Open(jpath, journal.OpenOptions{TemplateSHA256: tsum, DataSHA256: dsum, Force: o.force, Positions: true})
 		var me *journal.MismatchError
 		switch {
 		case errors.As(err, &me):

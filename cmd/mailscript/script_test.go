@@ -327,35 +327,40 @@ func cmdDelivered(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdFaultSMTP starts a plain SMTP server (no TLS) that refuses some
 // recipients and stores the other messages as DIR/new/N.eml (so that
-// "maildir DIR N" counts them):
+// "maildir DIR N" counts them), each after an X-Original-To line per
+// envelope recipient:
 //
-//	faultsmtp [-reject SUBSTR] [-defer SUBSTR] DIR
+//	faultsmtp [-reject SUBSTR] [-defer SUBSTR] [-greylist SUBSTR] DIR
 //
 // A recipient containing the -reject text gets 550 5.1.1, one containing
-// the -defer text 450 4.2.1. It sets $FAULT_ADDR.
+// the -defer text 450 4.2.1, one containing the -greylist text 451 4.7.1
+// the first time it is given, then it is accepted. It sets $FAULT_ADDR.
 func cmdFaultSMTP(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! faultsmtp")
 	}
-	var reject, deferred string
+	var reject, deferred, grey string
 	for len(args) > 2 {
 		switch args[0] {
 		case "-reject":
 			reject = args[1]
 		case "-defer":
 			deferred = args[1]
+		case "-greylist":
+			grey = args[1]
 		default:
 			ts.Fatalf("faultsmtp: unknown flag %s", args[0])
 		}
 		args = args[2:]
 	}
 	if len(args) != 1 {
-		ts.Fatalf("usage: faultsmtp [-reject SUBSTR] [-defer SUBSTR] DIR")
+		ts.Fatalf("usage: faultsmtp [-reject SUBSTR] [-defer SUBSTR] [-greylist SUBSTR] DIR")
 	}
 	dir := ts.MkAbs(args[0])
 	ts.Check(os.MkdirAll(filepath.Join(dir, "new"), 0o755))
 	var mu sync.Mutex
 	n := 0
+	seen := map[string]bool{} // greylisted recipients seen once
 	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
 		return &faultSession{rcpt: func(to string) error {
 			switch {
@@ -363,13 +368,24 @@ func cmdFaultSMTP(ts *testscript.TestScript, neg bool, args []string) {
 				return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
 			case deferred != "" && strings.Contains(to, deferred):
 				return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "mailbox busy"}
+			case grey != "" && strings.Contains(to, grey):
+				mu.Lock()
+				defer mu.Unlock()
+				if !seen[to] {
+					seen[to] = true
+					return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "greylisted, try again later"}
+				}
 			}
 			return nil
-		}, store: func(b []byte) error {
+		}, store: func(to []string, b []byte) error {
 			mu.Lock()
 			defer mu.Unlock()
 			n++
-			return os.WriteFile(filepath.Join(dir, "new", fmt.Sprintf("%d.eml", n)), b, 0o644)
+			var env []byte
+			for _, a := range to {
+				env = append(env, "X-Original-To: <"+a+">\r\n"...)
+			}
+			return os.WriteFile(filepath.Join(dir, "new", fmt.Sprintf("%d.eml", n)), append(env, b...), 0o644)
 		}}, nil
 	}))
 	srv.Domain = "fault.test"
@@ -382,18 +398,18 @@ func cmdFaultSMTP(ts *testscript.TestScript, neg bool, args []string) {
 
 type faultSession struct {
 	rcpt  func(string) error
-	store func([]byte) error
-	to    int
+	store func([]string, []byte) error
+	to    []string
 }
 
-func (s *faultSession) Reset()                               { s.to = 0 }
+func (s *faultSession) Reset()                               { s.to = nil }
 func (s *faultSession) Logout() error                        { return nil }
 func (s *faultSession) Mail(string, *smtp.MailOptions) error { return nil }
 func (s *faultSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err := s.rcpt(to); err != nil {
 		return err
 	}
-	s.to++
+	s.to = append(s.to, to)
 	return nil
 }
 
@@ -402,7 +418,7 @@ func (s *faultSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	return s.store(b)
+	return s.store(s.to, b)
 }
 
 // cmdDeliveredCount waits until exactly COUNT messages in a Maildir
