@@ -419,11 +419,7 @@ func (s *sender) outcome(it *item, o transport.Outcome, before int) (broken bool
 		it.tries++
 		res.Status, rec.State = journal.Uncertain, journal.Uncertain
 		if b.cfg.ResendUncertain && b.again(it) {
-			it.narrowRec(&rec)
-			b.fin.Lock()
-			b.journal(rec)
-			b.fin.Unlock()
-			b.retry(it, b.backoff(it.tries))
+			b.retryLater(it, rec, b.backoff(it.tries))
 			return true
 		}
 		res.Attempts = it.tries
@@ -444,11 +440,7 @@ func (s *sender) outcome(it *item, o transport.Outcome, before int) (broken bool
 		res.Status, rec.State = journal.Deferred, journal.Deferred
 		res.Attempts = it.tries + it.closed
 		if b.again(it) {
-			it.narrowRec(&rec)
-			b.fin.Lock()
-			b.journal(rec)
-			b.fin.Unlock()
-			b.retry(it, b.retryDelay(it))
+			b.retryLater(it, rec, b.retryDelay(it))
 			return broken
 		}
 		b.finish(it, res, &rec)
@@ -493,13 +485,9 @@ func (s *sender) accepted(it *item, r *transport.SendResult, res RowResult, rec 
 		it.final, it.acc = final, acc
 		it.narrow(temp)
 		rec.State = journal.Deferred
-		it.narrowRec(&rec)
 		rec.Error = "accepted for the other recipients; to be retried: " + refusedText(temp)
-		b.fin.Lock()
-		b.journal(rec)
-		b.fin.Unlock()
 		it.flush = true
-		b.retry(it, b.retryDelay(it))
+		b.retryLater(it, rec, b.retryDelay(it))
 		return false
 	}
 	res.Status = journal.Sent
@@ -569,11 +557,7 @@ func (s *sender) narrowedFailed(it *item, te *transport.Error, res RowResult, re
 	}
 	if temporary && b.again(it) {
 		rec.State = journal.Deferred
-		it.narrowRec(&rec)
-		b.fin.Lock()
-		b.journal(rec)
-		b.fin.Unlock()
-		b.retry(it, b.retryDelay(it))
+		b.retryLater(it, rec, b.retryDelay(it))
 		return broken
 	}
 	res.Status = journal.Sent
@@ -641,6 +625,17 @@ func (s *sender) stopped(it *item, o transport.Outcome, te *transport.Error, res
 	b.fin.Unlock()
 	b.unsent(it)
 	return true
+}
+
+// retryLater journals rec, the row's outcome for this attempt (with the
+// recipients still pending when the message was accepted for the others),
+// and schedules the row's next attempt after d.
+func (b *run) retryLater(it *item, rec journal.Record, d time.Duration) {
+	it.narrowRec(&rec)
+	b.fin.Lock()
+	b.journal(rec)
+	b.fin.Unlock()
+	b.retry(it, d)
 }
 
 // refusedText describes the recipients refused while the message went to
