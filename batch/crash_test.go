@@ -1,25 +1,14 @@
 package batch_test
 
 import (
-	"context"
-	"errors"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/mailscript/mailscript/batch"
-	"github.com/mailscript/mailscript/batch/data"
 	"github.com/mailscript/mailscript/batch/journal"
-	"github.com/mailscript/mailscript/batch/selection"
 	"github.com/mailscript/mailscript/internal/capture"
-	"github.com/mailscript/mailscript/template"
-	"github.com/mailscript/mailscript/transport"
 )
 
 // TestCrashHelper is the batch process of TestCrashAndResume; it runs only
@@ -28,43 +17,7 @@ func TestCrashHelper(t *testing.T) {
 	if os.Getenv("MAILSCRIPT_CRASH_HELPER") == "" {
 		t.Skip("helper process for TestCrashAndResume")
 	}
-	dir := os.Getenv("CRASH_DIR")
-	tmpl, err := template.ParseFile(filepath.Join(dir, "t.tmpl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	jpath := filepath.Join(dir, "rows.journal")
-	j, err := journal.Open(jpath, journal.OpenOptions{})
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, journal.ErrNoHeader) {
-		os.Remove(jpath)
-		j, err = journal.Create(jpath, journal.Header{Template: "t.tmpl", Data: "rows.csv"}, journal.Options{})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := data.Open(filepath.Join(dir, "rows.csv"), data.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, _ := transport.ParseURL("smtp://" + os.Getenv("CRASH_ADDR"))
-	s, err := batch.Run(context.Background(), batch.Config{
-		Template:        tmpl,
-		Rows:            selection.NewStream(r, "rows.csv", selection.New(selection.Options{})),
-		Transport:       transport.Config{Endpoint: ep, TLS: transport.TLSNone},
-		Connections:     4,
-		GroupSize:       8,
-		Journal:         j,
-		ResendUncertain: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if !s.Delivered() {
-		t.Fatalf("not delivered: %+v", s)
-	}
+	runCrashHelper(t, journal.OpenOptions{}, nil)
 }
 
 // TestCrashAndResume runs a batch in a subprocess, kills it with SIGKILL at
@@ -85,49 +38,7 @@ func TestCrashAndResume(t *testing.T) {
 	const n = 600
 	os.WriteFile(filepath.Join(dir, "t.tmpl"), []byte(testTemplate), 0o644)
 	os.WriteFile(filepath.Join(dir, "rows.csv"), []byte(csvRows(n, nil)), 0o644)
-	jpath := filepath.Join(dir, "rows.journal")
-
-	uncertain := map[int]bool{}
-	noteUncertain := func() {
-		j, err := journal.Open(jpath, journal.OpenOptions{ReadOnly: true})
-		if err != nil {
-			return // not created yet, or killed while creating it
-		}
-		for row := 1; row <= j.Rows(); row++ {
-			if j.State(row) == journal.Uncertain {
-				uncertain[row] = true
-			}
-		}
-		j.Close()
-	}
-	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$", "-test.count=1")
-		cmd.Env = append(os.Environ(), "MAILSCRIPT_CRASH_HELPER=1", "CRASH_DIR="+dir, "CRASH_ADDR="+srv.Addr())
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-	kills := 0
-	for i := 0; i < 20; i++ {
-		noteUncertain()
-		cmd := start()
-		time.Sleep(time.Duration(20+rng.IntN(250)) * time.Millisecond)
-		if cmd.Process.Signal(syscall.SIGKILL) == nil {
-			kills++
-		}
-		cmd.Wait()
-	}
-	finished := false
-	for i := 0; i < 5 && !finished; i++ {
-		noteUncertain()
-		cmd := start()
-		finished = cmd.Wait() == nil
-	}
-	if !finished {
-		t.Fatal("the batch did not finish after the kills")
-	}
+	uncertain, kills := killAndResume(t, "TestCrashHelper", "MAILSCRIPT_CRASH_HELPER", dir, srv.Addr(), 20, 1)
 
 	// Count each row's messages in the Maildir.
 	files, err := filepath.Glob(filepath.Join(maildir, "new", "*"))

@@ -73,12 +73,7 @@ func TestGreylistedRecipientIsRetried(t *testing.T) {
 		}
 		return nil
 	})
-	jpath := filepath.Join(dir, "rows.journal")
-	newJournal(t, jpath)
-	j, err := journal.Open(jpath, journal.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j, jpath := openNewJournal(t, dir)
 	rpath := filepath.Join(dir, "report.csv")
 	rep := report.Create(rpath, report.Options{Columns: []string{"n", "email", "cc", "name"}})
 	cfg := baseConfig(t, 0, nil, f)
@@ -142,12 +137,7 @@ func TestGreylistedRecipientExhausted(t *testing.T) {
 		calls.Add(1)
 		return smtpErr(450, "4.2.0", "mailbox busy ("+string(rune('0'+n))+")")
 	})
-	jpath := filepath.Join(dir, "rows.journal")
-	newJournal(t, jpath)
-	j, err := journal.Open(jpath, journal.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j, jpath := openNewJournal(t, dir)
 	rpath := filepath.Join(dir, "report.csv")
 	rep := report.Create(rpath, report.Options{Columns: []string{"n", "email", "cc", "name"}})
 	cfg := baseConfig(t, 0, nil, f)
@@ -287,12 +277,7 @@ func TestGreylistResume(t *testing.T) {
 		}
 		return nil
 	})
-	jpath := filepath.Join(dir, "rows.journal")
-	newJournal(t, jpath)
-	j, err := journal.Open(jpath, journal.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j, jpath := openNewJournal(t, dir)
 	cfg := baseConfig(t, 0, nil, f)
 	cfg.Template, cfg.Rows, cfg.Journal = parseTemplate(t, ccTemplate), source(t, greyRows, selection.Options{}), j
 	cfg.RetryBase, cfg.RetryMax = time.Minute, time.Minute // the retry waits: the run is stopped first
@@ -331,7 +316,7 @@ func TestGreylistResume(t *testing.T) {
 	}
 
 	open.Store(true)
-	j, err = journal.Open(jpath, journal.OpenOptions{Positions: true})
+	j, err := journal.Open(jpath, journal.OpenOptions{Positions: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,19 @@ import (
 	"github.com/mailscript/mailscript/batch/selection"
 )
 
+// openNewJournal creates dir/rows.journal (as newJournal) and opens it for
+// a run.
+func openNewJournal(t *testing.T, dir string) (*journal.Journal, string) {
+	t.Helper()
+	jpath := filepath.Join(dir, "rows.journal")
+	newJournal(t, jpath)
+	j, err := journal.Open(jpath, journal.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j, jpath
+}
+
 // newJournal creates a journal at path holding recs (no file hashes, so
 // that Open checks none).
 func newJournal(t *testing.T, path string, recs ...journal.Record) {

@@ -57,12 +57,7 @@ func TestPartialRowRetryLoop(t *testing.T) {
 					return nil
 				}
 			})
-			jpath := filepath.Join(dir, "rows.journal")
-			newJournal(t, jpath)
-			j, err := journal.Open(jpath, journal.OpenOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			j, jpath := openNewJournal(t, dir)
 			rpath := filepath.Join(dir, tt.report)
 			rep := report.Create(rpath, report.Options{Columns: []string{"n", "email", "cc", "name"}})
 			cfg := baseConfig(t, 0, nil, f)
@@ -95,7 +90,7 @@ func TestPartialRowRetryLoop(t *testing.T) {
 
 			// Resumed: the partial row is done, counted as such, and
 			// reported as partial from the journal.
-			j, err = journal.Open(jpath, journal.OpenOptions{Positions: true})
+			j, err := journal.Open(jpath, journal.OpenOptions{Positions: true})
 			if err != nil {
 				t.Fatal(err)
 			}
