@@ -131,7 +131,7 @@ func (x *expansion) env(name string, def ...string) (string, error) {
 		return "", dirErr("env", "environment variable %s is hidden from templates (it holds a secret)", name)
 	}
 	if refused {
-		return "", dirErr("env", "environment variable %s is not allowed for this template (allowed: %s)", name, allowedList(x.opts.AllowEnv))
+		return "", dirErr("env", "%s", EnvNotAllowed(name, x.opts.AllowEnv))
 	}
 	return "", dirErr("env", "environment variable %s is not set (give a default: {{env %q \"default\"}})", name, name)
 }
@@ -367,10 +367,14 @@ func base64Encode(s string) string {
 	return base64.StdEncoding.EncodeToString([]byte(s))
 }
 
-// allowedList names the variables of Options.AllowEnv for an error.
-func allowedList(names []string) string {
-	if len(names) == 0 {
-		return "none"
+// EnvNotAllowed says that the environment variable name is not among
+// allowed (Options.AllowEnv), in the words of the env directive's error:
+// for another way a template names a variable, such as a password_env:
+// setting.
+func EnvNotAllowed(name string, allowed []string) string {
+	list := "none"
+	if len(allowed) > 0 {
+		list = strings.Join(allowed, ", ")
 	}
-	return strings.Join(names, ", ")
+	return fmt.Sprintf("environment variable %s is not allowed for this template (allowed: %s)", name, list)
 }

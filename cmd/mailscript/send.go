@@ -409,11 +409,7 @@ func (o *sendOptions) resolve(conf *config.Config, s template.Settings) (setting
 	if allowed := o.envAllowed(conf); allowed != nil && s.PasswordEnv != "" &&
 		r.passwordEnv == s.PasswordEnv && o.passwordEnv == "" && prof.PasswordEnv != s.PasswordEnv &&
 		!slices.Contains(allowed, s.PasswordEnv) {
-		list := "none"
-		if len(allowed) > 0 {
-			list = strings.Join(allowed, ", ")
-		}
-		return settings{}, &cliError{code: exitDataErr, msg: fmt.Sprintf("front matter password_env: environment variable %s is not allowed for this template (allowed: %s)", s.PasswordEnv, list)}
+		return settings{}, &cliError{code: exitDataErr, msg: "front matter password_env: " + template.EnvNotAllowed(s.PasswordEnv, allowed)}
 	}
 	// Nor may it send the user's credentials — a profile's password, or
 	// one given by a flag, a prompt, a token, a client certificate — to a
