@@ -89,6 +89,10 @@ type Config struct {
 	// --skip-invalid) are rendered and fail as before. Rows still come
 	// from Rows, in the same order.
 	Spool *Spool
+	// Expect is how many rows Rows holds when that is known (Validate's
+	// count; 0 = unknown): a run that stops reads no further, and counts
+	// the rows it never read as not sent (Summary.Rows, Summary.Unsent).
+	Expect int
 	// Rand is the jitter source (nil = math/rand/v2's global one).
 	Rand func() float64
 }
@@ -457,6 +461,10 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		err = cause
 	}
 	s.Stopped = err
+	if err != nil && cfg.Expect > s.Rows {
+		s.Unsent += cfg.Expect - s.Rows
+		s.Rows = cfg.Expect
+	}
 	return s, err
 }
 

@@ -724,7 +724,8 @@ func (o *batchOptions) sendBatch(e *env, tmplPath string, ds *dataSource, tmpl *
 		Connections: o.connections, Rate: rate, PerConnection: o.perConn,
 		MaxAttempts: o.attempts, RetryFor: o.retryFor, RetryBase: o.retryBase,
 		Journal: j, ResendUncertain: o.resendUncertain, Report: rep, Progress: prog, Spool: spool,
-		OnRow: func(r batch.RowResult) { out.row(ds.name, r) },
+		Expect: max(total, 0),
+		OnRow:  func(r batch.RowResult) { out.row(ds.name, r) },
 	}
 	out.start()
 	started = true
@@ -741,12 +742,6 @@ func (o *batchOptions) sendBatch(e *env, tmplPath string, ds *dataSource, tmpl *
 		if err != nil && runErr == nil {
 			runErr = &cliError{code: exitCantCreate, msg: "journal", err: err}
 		}
-	}
-	if s.Stopped != nil && total > s.Rows {
-		// The check pass counted every row; a stopped batch reads no
-		// further, so the rows it never reached are not sent either.
-		s.Unsent += total - s.Rows
-		s.Rows = total
 	}
 	printSummary(e.stdout, s)
 	if local && s.Sent > 0 {
